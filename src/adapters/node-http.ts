@@ -1,0 +1,90 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { once } from 'node:events';
+import { multipartContentType } from '../protocol/content-type.ts';
+
+/** Headers every multipart/x-mixed-replace response carries (DESIGN.md, wire format). */
+export function streamHeaders(boundary: string): Record<string, string> {
+  return {
+    'Content-Type': multipartContentType(boundary),
+    'Cache-Control': 'no-cache, no-store, must-revalidate',
+    Pragma: 'no-cache',
+    Expires: '0',
+    // nginx and other proxies: do not buffer this response.
+    'X-Accel-Buffering': 'no',
+    // A stream has no byte ranges; ffmpeg sends `Range: bytes=0-` and gets a plain 200.
+    'Accept-Ranges': 'none',
+  };
+}
+
+/**
+ * One multipart/x-mixed-replace response on Node's `http`: writes each batch of bytes as one
+ * write to the socket, counts what was written, and ties an `AbortSignal` to the client going away.
+ */
+export class NodeMultipartResponse {
+  readonly signal: AbortSignal;
+  private readonly res: ServerResponse;
+  private readonly counter: { bytesSent: number };
+  private readonly controller = new AbortController();
+
+  /** `counter.bytesSent` grows by every byte written. */
+  constructor(req: IncomingMessage, res: ServerResponse, counter: { bytesSent: number } = { bytesSent: 0 }) {
+    this.res = res;
+    this.counter = counter;
+    this.signal = this.controller.signal;
+    const abort = () => this.controller.abort();
+    // 'close' fires when the response finished or the connection went away (the STOP button).
+    res.once('close', abort);
+    req.once('close', () => { if (!res.writableFinished) abort(); });
+  }
+
+  /** Sends the status line and headers at once (no body yet), with Nagle off. */
+  start(boundary: string): void {
+    this.res.socket?.setNoDelay(true);
+    this.res.writeHead(200, streamHeaders(boundary));
+    this.res.flushHeaders();
+  }
+
+  /** True while the client has not taken the previous write yet. */
+  get congested(): boolean {
+    return this.res.writableNeedDrain;
+  }
+
+  /** Writes `chunks` as one batch (one writev). Returns false when the client is behind. */
+  write(chunks: readonly Uint8Array[]): boolean {
+    if (this.signal.aborted) return false;
+    this.res.cork();
+    let ok = true;
+    for (const chunk of chunks) {
+      ok = this.res.write(chunk);
+      this.counter.bytesSent += chunk.length;
+    }
+    this.res.uncork();
+    return ok;
+  }
+
+  /** Resolves true once the client has taken what was written, false on timeout or disconnect. */
+  async drained(timeoutMs: number): Promise<boolean> {
+    if (!this.res.writableNeedDrain) return true;
+    try {
+      await once(this.res, 'drain', { signal: AbortSignal.any([this.signal, AbortSignal.timeout(timeoutMs)]) });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Writes the last bytes and ends the response. */
+  end(chunks: readonly Uint8Array[] = []): void {
+    if (this.signal.aborted) return;
+    for (const chunk of chunks) {
+      this.res.write(chunk);
+      this.counter.bytesSent += chunk.length;
+    }
+    this.res.end();
+  }
+
+  /** Drops the connection at once. */
+  destroy(): void {
+    this.res.destroy();
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * Every error serverpush raises or logs carries a stable `code`. Match on the code, not on the
+ * message: messages may be reworded, codes are part of the public API (README, "Error codes").
+ */
+export type ServerPushErrorCode =
+  | 'SP_ERR_INVALID_OPTION'
+  | 'SP_ERR_DIR_NOT_FOUND'
+  | 'SP_ERR_NOT_A_DIRECTORY'
+  | 'SP_ERR_ADDRESS_IN_USE'
+  | 'SP_ERR_LISTEN'
+  | 'SP_ERR_EMPTY_DOCUMENT'
+  | 'SP_ERR_UNREADABLE'
+  | 'SP_ERR_VANISHED'
+  | 'SP_ERR_NOT_A_FILE'
+  | 'SP_ERR_OUTSIDE_ROOT'
+  | 'SP_ERR_PART_TOO_LARGE'
+  | 'SP_ERR_BOUNDARY_IN_BODY'
+  | 'SP_ERR_INVALID_BOUNDARY'
+  | 'SP_ERR_NO_DOCUMENTS'
+  | 'SP_ERR_SLOW_CLIENT'
+  | 'SP_ERR_NOT_FOUND'
+  | 'SP_ERR_METHOD_NOT_ALLOWED'
+  | 'SP_ERR_BAD_REQUEST';
+
+/** Base class of every error serverpush throws. */
+export class ServerPushError extends Error {
+  readonly code: ServerPushErrorCode;
+
+  constructor(code: ServerPushErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ServerPushError';
+    this.code = code;
+  }
+}
+
+/** True when `error` is a {@link ServerPushError}, optionally with the given code. */
+export function isServerPushError(error: unknown, code?: ServerPushErrorCode): error is ServerPushError {
+  return error instanceof ServerPushError && (code === undefined || error.code === code);
+}

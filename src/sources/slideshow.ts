@@ -1,0 +1,105 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { encodePartHeaders, type MultipartFraming } from '../protocol/encoder.ts';
+import type { FolderCatalog, FolderDocument } from './folder-catalog.ts';
+
+/** Where a slideshow writes its bytes: one client's response. */
+export interface PartSink {
+  readonly signal: AbortSignal;
+  readonly congested: boolean;
+  write(chunks: readonly Uint8Array[]): boolean;
+  drained(timeoutMs: number): Promise<boolean>;
+  end(chunks?: readonly Uint8Array[]): void;
+}
+
+export interface SlideshowOptions {
+  /** Time between parts, in milliseconds. */
+  intervalMs: number;
+  /** Start again at the first document after the last one, instead of ending the stream. */
+  loop: boolean;
+  /** A client that has not taken a part after this long is dropped. */
+  stallTimeoutMs: number;
+  /** Only documents whose content type this accepts are shown. */
+  accept?: (contentType: string) => boolean;
+  /** When aborted (server shutdown), the stream is ended cleanly: the announced part, then the closing delimiter. */
+  stop?: AbortSignal;
+  /** Called after each part's body went to the client (for counters and tests). */
+  onPart?: (document: FolderDocument, sentAt: number) => void;
+}
+
+export type SlideshowEnd = 'finished' | 'disconnected' | 'stalled' | 'stopped';
+
+function headersFor(document: FolderDocument, timestamp: number): Uint8Array {
+  return encodePartHeaders({ contentType: document.contentType, contentLength: document.body.length, timestamp });
+}
+
+/**
+ * Plays the documents of a folder to one client, the original design's loop: the first document
+ * at once, the next every interval, the folder read anew at each step.
+ *
+ * Framing is eager: right after a part's body go the delimiter and the *next* part's headers, in
+ * the same write. Chromium draws a part only once the next part's headers have arrived
+ * (crbug 527446); sent this way it draws each document on arrival instead of one interval late,
+ * and every other client still sees each part end the moment its body is sent. The next document
+ * is therefore chosen and read when the current one is sent (docs/decisions/0002).
+ *
+ * `first` is the document to open with (the caller has checked that there is one).
+ * Resolves how the stream ended; never rejects.
+ */
+export async function playSlideshow(
+  catalog: FolderCatalog,
+  framing: MultipartFraming,
+  sink: PartSink,
+  first: FolderDocument,
+  options: SlideshowOptions,
+): Promise<SlideshowEnd> {
+  const { intervalMs, loop, accept } = options;
+  const signal = sink.signal;
+  const wake = options.stop ? AbortSignal.any([signal, options.stop]) : signal;
+  // `current` is the document whose headers are out (or in `pending`) and whose body is due next.
+  let current: FolderDocument | undefined = first;
+  let pending: Uint8Array[] = [framing.opening, headersFor(first, Date.now())];
+  let due = performance.now();
+  try {
+    for (;;) {
+      if (!current) {
+        // A looping show whose folder has emptied keeps its clients and waits for a document.
+        current = await catalog.next(undefined, true, accept);
+        if (!current) {
+          await sleep(intervalMs, undefined, { signal: wake });
+          continue;
+        }
+        pending = [headersFor(current, Date.now())];
+        due = performance.now();
+      }
+      const next = await catalog.next(current.name, loop, accept);
+      if (signal.aborted) return 'disconnected';
+      if (options.stop?.aborted) break;
+      if (sink.congested && !(await sink.drained(options.stallTimeoutMs))) {
+        return signal.aborted ? 'disconnected' : 'stalled';
+      }
+      const sentAt = Date.now();
+      if (!next && !loop) {
+        sink.end([...pending, current.body, framing.close]);
+        options.onPart?.(current, sentAt);
+        return 'finished';
+      }
+      due += intervalMs;
+      // Behind by more than a whole interval (a slow client, a busy machine): restart the clock
+      // rather than firing the missed parts in a burst.
+      const now = performance.now();
+      if (due < now) due = now + intervalMs;
+      const tail = next ? [framing.delimiter, headersFor(next, sentAt + (due - now))] : [framing.delimiter];
+      sink.write([...pending, current.body, ...tail]);
+      options.onPart?.(current, sentAt);
+      pending = [];
+      current = next;
+      await sleep(due - performance.now(), undefined, { signal: wake });
+    }
+  } catch (error) {
+    if (signal.aborted) return 'disconnected';
+    if (!options.stop?.aborted) throw error;
+  }
+  // Server shutdown: finish the part whose headers are out, then close the stream.
+  sink.end(current ? [...pending, current.body, framing.close] : []);
+  return 'stopped';
+}
