@@ -182,7 +182,7 @@ export class ServerPushServer extends EventEmitter {
   }
 
   private sendStatus(res: ServerResponse): void {
-    const body = `${JSON.stringify(this.status.toJSON({ intervalSeconds: this.options.intervalMs / 1000, loop: this.options.loop }))}\n`;
+    const body = `${JSON.stringify(this.status.toJSON({ intervalSeconds: this.options.intervalMs / 1000, loop: this.options.loop, folder: { ...this.catalog.counters } }))}\n`;
     res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
     res.end(res.req.method === 'HEAD' ? undefined : body);
   }

@@ -55,6 +55,8 @@ function signatureOf(stats: Stats): string {
  */
 export class FolderCatalog {
   readonly root: string;
+  /** How many times a file was read and a listing taken; shows the cache at work in `/status`. */
+  readonly counters = { fileReads: 0, listings: 0 };
   private readonly options: Required<Omit<FolderCatalogOptions, 'framing' | 'logger'>>;
   private readonly framing: MultipartFraming;
   private readonly logger: Logger;
@@ -101,6 +103,7 @@ export class FolderCatalog {
 
   private async readListing(): Promise<string[]> {
     let names: string[];
+    this.counters.listings++;
     try {
       names = (await readdir(this.root))
         .filter((name) => !name.startsWith('.') && contentTypeForFileName(name) !== undefined)
@@ -171,6 +174,7 @@ export class FolderCatalog {
     if (stats.size > this.options.maxPartBytes) return this.tooLarge(name, signature, stats.size);
     let body: Uint8Array;
     try {
+      this.counters.fileReads++;
       body = await readFile(target);
     } catch (error) {
       return this.failure(name, error);
