@@ -20,7 +20,15 @@ export type ServerPushErrorCode =
   | 'SP_ERR_SLOW_CLIENT'
   | 'SP_ERR_NOT_FOUND'
   | 'SP_ERR_METHOD_NOT_ALLOWED'
-  | 'SP_ERR_BAD_REQUEST';
+  | 'SP_ERR_BAD_REQUEST'
+  | 'SP_ERR_HEADERS_TOO_LARGE'
+  | 'SP_ERR_NO_DELIMITER'
+  | 'SP_ERR_INCOMPLETE_PART'
+  | 'SP_ERR_NOT_MULTIPART'
+  | 'SP_ERR_NO_BOUNDARY'
+  | 'SP_ERR_HTTP_STATUS'
+  | 'SP_ERR_CONNECTION'
+  | 'SP_ERR_TIMEOUT';
 
 /** Base class of every error serverpush throws. */
 export class ServerPushError extends Error {
@@ -30,6 +38,17 @@ export class ServerPushError extends Error {
     super(message, options);
     this.name = 'ServerPushError';
     this.code = code;
+  }
+}
+
+/** A size limit was exceeded; `limit` is the value in force (bytes), as set by the named option. */
+export class LimitExceededError extends ServerPushError {
+  readonly limit: number;
+
+  constructor(code: ServerPushErrorCode, message: string, limit: number) {
+    super(code, message);
+    this.name = 'LimitExceededError';
+    this.limit = limit;
   }
 }
 

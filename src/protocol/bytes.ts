@@ -25,3 +25,22 @@ export function indexOfBytes(haystack: Uint8Array, needle: Uint8Array, from = 0)
   }
   return -1;
 }
+
+/** Finds a fixed needle in a haystack from an offset; -1 when absent. */
+export type ByteSearch = (haystack: Uint8Array, from: number) => number;
+
+interface NativeIndexOf {
+  call(haystack: Uint8Array, needle: Uint8Array, from: number): number;
+}
+
+/**
+ * A search for `needle`. On Node (and runtimes that provide a Node-compatible `Buffer`), this is
+ * `Buffer.prototype.indexOf`, native code that skips ahead on a mismatch (many times faster than
+ * a byte loop on bodies full of near-matches); elsewhere, e.g. in browsers, it is
+ * {@link indexOfBytes}. Found by feature detection: the protocol core imports nothing from `node:`.
+ */
+export function createSearch(needle: Uint8Array): ByteSearch {
+  const native = (globalThis as { Buffer?: { prototype: { indexOf: NativeIndexOf } } }).Buffer?.prototype.indexOf;
+  if (native !== undefined && needle.length > 0) return (haystack, from) => native.call(haystack, needle, from);
+  return (haystack, from) => indexOfBytes(haystack, needle, from);
+}
