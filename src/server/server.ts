@@ -1,5 +1,6 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { EventEmitter } from 'node:events';
 import { basename } from 'node:path';
 import { createBoundary } from '../protocol/boundary.ts';
@@ -116,6 +117,15 @@ export class ServerPushServer extends EventEmitter {
         else res.destroy();
       });
     });
+    this.http.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => this.clientError(error, socket));
+  }
+
+  /** Node's HTTP parser refused a request: answer it with a coded error instead of a bare 400. */
+  private clientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+    if (error.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
+    const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+    const body = `${JSON.stringify({ error: 'SP_ERR_BAD_REQUEST', message: tooLarge ? 'request headers too large' : `malformed request (${error.code ?? 'parse error'})` })}\n`;
+    socket.end(`HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   }
 
   /** Starts listening. Throws `SP_ERR_ADDRESS_IN_USE` when the port is taken. */

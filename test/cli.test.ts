@@ -1,0 +1,121 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { chmod, writeFile, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { runCli, startCli } from './helpers/cli.ts';
+import { makeFolder, removeFolder, openStream, fetchText, EXAMPLES } from './helpers/server.ts';
+
+test('serverpush --help and --version', async () => {
+  const help = await runCli(['--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /Usage: serverpush serve/);
+  for (const option of ['--port', '--host', '--interval', '--loop', '--max-part-bytes', '--stall-timeout', '--quiet']) assert.ok(help.stdout.includes(option), option);
+  const version = await runCli(['--version']);
+  assert.equal(version.code, 0);
+  const { version: expected } = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'));
+  assert.equal(version.stdout.trim(), expected);
+});
+
+test('a missing folder exits 2 with a message on stderr', async () => {
+  const result = await runCli(['serve', '/nonexistent/serverpush-folder']);
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /folder not found: \/nonexistent\/serverpush-folder \(SP_ERR_DIR_NOT_FOUND\)/);
+  assert.equal(result.stdout, '');
+});
+
+test('a file given as the folder exits 2', async (t) => {
+  const dir = await makeFolder({ 'a.txt': 'A' });
+  t.after(() => removeFolder(dir));
+  const result = await runCli(['serve', join(dir, 'a.txt')]);
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /not a folder: .*a\.txt \(SP_ERR_NOT_A_DIRECTORY\)/);
+});
+
+test('bad options exit 2 with a message naming the option', async () => {
+  for (const [args, pattern] of [
+    [['serve', '.', '--interval', '0'], /--interval must be a number of seconds above 0/],
+    [['serve', '.', '--interval', 'soon'], /--interval must be/],
+    [['serve', '.', '--port', '70000'], /--port must be an integer from 0 to 65535/],
+    [['serve', '.', '--max-part-bytes', '0'], /--max-part-bytes must be a positive integer/],
+    [['serve', '.', '--frobnicate'], /Unknown option '--frobnicate'/],
+    [['launch'], /unknown command "launch"/],
+    [[], /no command given/],
+  ] as const) {
+    const result = await runCli([...args]);
+    assert.equal(result.code, 2, args.join(' '));
+    assert.match(result.stderr, pattern);
+  }
+});
+
+test('a port in use exits non-zero with a clear message', async (t) => {
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  t.after(() => blocker.close());
+  const port = (blocker.address() as { port: number }).port;
+  const result = await runCli(['serve', EXAMPLES, '--port', String(port)]);
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, new RegExp(`port ${port} on 127\\.0\\.0\\.1 is already in use; choose another with --port \\(SP_ERR_ADDRESS_IN_USE\\)`));
+});
+
+test('serve without a folder serves the bundled examples; SIGTERM ends streams cleanly and exits 0', async () => {
+  const server = await startCli(['--port', '0', '--interval', '30', '--loop']);
+  const stream = await openStream(new URL('stream', server.url));
+  await stream.reader.waitFor(1);
+  assert.equal(stream.reader.parts[0]!.headers['content-type'], 'text/html; charset=utf-8');
+  assert.equal(await server.stop('SIGTERM'), 0);
+  await stream.ended;
+  assert.equal(stream.reader.parts.length, 2);
+  assert.match(server.stderr(), /SIGTERM: ending 1 stream/);
+});
+
+test('--interval accepts fractions and --max-part-bytes skips large documents', async (t) => {
+  const dir = await makeFolder({ 'a.txt': 'small', 'b.txt': 'x'.repeat(50), 'c.txt': 'tiny' });
+  t.after(() => removeFolder(dir));
+  const server = await startCli([dir, '--port', '0', '--interval', '0.05', '--max-part-bytes', '10']);
+  t.after(() => server.stop());
+  const stream = await openStream(new URL('stream', server.url));
+  await stream.ended;
+  assert.deepEqual(stream.reader.parts.map((p) => p.body.toString()), ['small', 'tiny']);
+  assert.match(server.stderr(), /warn SP_ERR_PART_TOO_LARGE skipped b\.txt is 50 bytes, over the 10-byte part limit/);
+});
+
+test('an unreadable file is skipped with a warning and the stream goes on', async (t) => {
+  const dir = await makeFolder({ '1.txt': 'one', '2.txt': 'locked', '3.txt': 'three' });
+  t.after(() => removeFolder(dir));
+  await chmod(join(dir, '2.txt'), 0o000);
+  // root reads any file: run the server as an unprivileged user then.
+  let prefix: string[] = [];
+  if (process.getuid?.() === 0) {
+    const nobody = execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).trim();
+    const group = execFileSync('id', ['-g', 'nobody'], { encoding: 'utf8' }).trim();
+    prefix = ['setpriv', `--reuid=${nobody}`, `--regid=${group}`, '--clear-groups'];
+    await chmod(dir, 0o755);
+  }
+  const server = await startCli([dir, '--port', '0', '--interval', '0.05'], { prefix });
+  t.after(() => server.stop());
+  const stream = await openStream(new URL('stream', server.url));
+  await stream.ended;
+  assert.deepEqual(stream.reader.parts.map((p) => p.body.toString()), ['one', 'three']);
+  assert.match(server.stderr(), /warn SP_ERR_UNREADABLE skipped 2\.txt cannot be read: EACCES/);
+});
+
+test('--quiet logs warnings only; --host chooses the address', async (t) => {
+  const dir = await makeFolder({ 'a.txt': 'A', 'b.txt': '' });
+  t.after(() => removeFolder(dir));
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const port = (probe.address() as { port: number }).port;
+  await new Promise((resolve) => probe.close(resolve));
+  const result = runCli(['serve', dir, '--port', String(port), '--host', '127.0.0.1', '--quiet', '--interval', '0.05'], { timeoutMs: 3000 });
+  let stream;
+  for (let i = 0; i < 100 && !stream; i++) {
+    stream = await openStream(`http://127.0.0.1:${port}/stream`).catch(() => new Promise<undefined>((resolve) => setTimeout(resolve, 50)));
+  }
+  assert.ok(stream, 'server answered on the chosen address and port');
+  await stream.ended;
+  const { stderr } = await result;
+  assert.doesNotMatch(stderr, / info /);
+  assert.match(stderr, / warn SP_ERR_EMPTY_DOCUMENT /);
+});
