@@ -2,6 +2,8 @@ import { parseArgs } from 'node:util';
 import { ServerPushError } from '../errors.ts';
 
 export const USAGE = `Usage: serverpush serve [DIR] [options]
+       serverpush get URL [--count N] [--out DIR] [--snapshot FILE] [--timeout SECONDS]
+                                       (reads a stream; serverpush get --help for more)
 
 Pushes every document of DIR (default: the bundled examples/slideshow) to each client of
 /stream as one multipart/x-mixed-replace response, one document per interval.
@@ -70,7 +72,7 @@ export function parseCommand(argv: readonly string[]): Command {
   if (values.version) return { command: 'version' };
   const [command, ...rest] = positionals;
   if (command === undefined) invalid('no command given; try: serverpush serve DIR');
-  if (command !== 'serve') invalid(`unknown command ${JSON.stringify(command)}; the command is: serve`);
+  if (command !== 'serve') invalid(`unknown command ${JSON.stringify(command)}; the commands are: serve, get`);
   if (rest.length > 1) invalid(`serve takes one folder, got ${rest.length}`);
   return {
     command: 'serve',

@@ -5,6 +5,7 @@ import { parseCommand, USAGE } from './args.ts';
 import { createServer } from '../server/server.ts';
 import { createStreamLogger } from '../log.ts';
 import { isServerPushError } from '../errors.ts';
+import { runGet } from './get.ts';
 
 /** Exit codes: 0 done, 1 runtime failure (e.g. port in use), 2 bad usage or bad folder. */
 const EXIT_RUNTIME = 1;
@@ -18,6 +19,7 @@ function fail(code: number, message: string): never {
 }
 
 async function main(argv: readonly string[]): Promise<void> {
+  if (argv[0] === 'get') return void (process.exitCode = await runGet(argv.slice(1)));
   let command;
   try {
     command = parseCommand(argv);

@@ -1,0 +1,202 @@
+import { parseArgs } from 'node:util';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { fetchParts } from '../client/fetch-parts.ts';
+import { fileExtensionForType } from '../protocol/content-type.ts';
+import { DEFAULT_LIMITS } from '../protocol/parser.ts';
+import { ServerPushError, isServerPushError } from '../errors.ts';
+
+export const GET_USAGE = `Usage: serverpush get URL [options]
+
+Reads a multipart/x-mixed-replace stream (an MJPEG camera, mjpg-streamer, ffmpeg, serverpush)
+part by part. Without --out or --snapshot, prints one line per part: number, type, bytes.
+
+Options:
+  --count N             stop after N parts (default: until the stream ends)
+  --out DIR             save each part as DIR/000001.jpg, DIR/000002.html, ... (the
+                        extension from the part's Content-Type) and print each path
+  --snapshot FILE       save the first part to FILE (- for standard output) and stop
+  --timeout SECONDS     fail when the response or the next part takes longer than this
+                        (default 30; 0 waits for ever)
+  -H, --header 'N: V'   send a request header (repeatable); user:pass@ in URL sends Basic auth
+  --boundary B          use this boundary whatever the response's Content-Type says
+  --max-part-bytes N    refuse parts larger than N bytes (default ${DEFAULT_LIMITS.maxPartBytes})
+  --quiet               print nothing but errors
+  -h, --help            show this help
+
+Exit status: 0 when done (N parts, or the stream ended), 1 on a connection error, an HTTP error
+status, a response that is not multipart, a malformed stream or a timeout, 2 on bad usage.
+`;
+
+const EXIT_OK = 0;
+const EXIT_RUNTIME = 1;
+const EXIT_USAGE = 2;
+
+interface GetArgs {
+  url: URL;
+  headers: Array<[string, string]>;
+  count: number | undefined;
+  out: string | undefined;
+  snapshot: string | undefined;
+  timeoutMs: number;
+  boundary: string | undefined;
+  maxPartBytes: number;
+  quiet: boolean;
+}
+
+function usage(message: string): never {
+  throw new ServerPushError('SP_ERR_INVALID_OPTION', message);
+}
+
+function positive(name: string, text: string | undefined, check: (n: number) => boolean, what: string): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value) || !check(value)) usage(`--${name} must be ${what}, got ${JSON.stringify(text)}`);
+  return value;
+}
+
+/** Parses `get` arguments (after the word `get`); `undefined` for --help. Throws `SP_ERR_INVALID_OPTION`. */
+export function parseGetArgs(argv: readonly string[]): GetArgs | undefined {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        count: { type: 'string' },
+        out: { type: 'string' },
+        snapshot: { type: 'string' },
+        timeout: { type: 'string' },
+        header: { type: 'string', short: 'H', multiple: true },
+        boundary: { type: 'string' },
+        'max-part-bytes': { type: 'string' },
+        quiet: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    usage((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return undefined;
+  if (positionals.length !== 1) usage(positionals.length === 0 ? 'get needs a URL' : `get takes one URL, got ${positionals.length}`);
+  let url: URL;
+  try {
+    url = new URL(positionals[0]!);
+  } catch {
+    usage(`not a URL: ${JSON.stringify(positionals[0])}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') usage(`get reads http: and https: URLs, not ${url.protocol}`);
+  const headers: Array<[string, string]> = [];
+  for (const header of values.header ?? []) {
+    const colon = header.indexOf(':');
+    if (colon <= 0) usage(`--header must be 'Name: value', got ${JSON.stringify(header)}`);
+    headers.push([header.slice(0, colon).trim(), header.slice(colon + 1).trim()]);
+  }
+  // fetch refuses URLs with credentials; cameras are often given as http://user:pass@host/.
+  if (url.username !== '' || url.password !== '') {
+    const credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+    headers.push(['Authorization', `Basic ${Buffer.from(credentials).toString('base64')}`]);
+    url.username = '';
+    url.password = '';
+  }
+  if (values.snapshot !== undefined && (values.count !== undefined || values.out !== undefined)) usage('--snapshot saves one part; it goes with neither --count nor --out');
+  if (values.boundary === '') usage('--boundary must not be empty');
+  return {
+    url,
+    headers,
+    count: values.snapshot !== undefined ? 1 : positive('count', values.count, (n) => Number.isSafeInteger(n) && n > 0, 'a positive integer'),
+    out: values.out,
+    snapshot: values.snapshot,
+    timeoutMs: (positive('timeout', values.timeout, (n) => n >= 0 && n <= 86_400, 'a number of seconds from 0 to 86400') ?? 30) * 1000,
+    boundary: values.boundary,
+    maxPartBytes: positive('max-part-bytes', values['max-part-bytes'], (n) => Number.isSafeInteger(n) && n > 0, 'a positive integer') ?? DEFAULT_LIMITS.maxPartBytes,
+    quiet: values.quiet ?? false,
+  };
+}
+
+/** Writes `body` to `file` whole: into a temporary file beside it, then renamed over it. */
+async function writeAtomically(file: string, body: Uint8Array): Promise<void> {
+  const temporary = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
+  await writeFile(temporary, body);
+  await rename(temporary, file);
+}
+
+function write(stream: NodeJS.WritableStream, data: string | Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => stream.write(data, (error) => (error ? reject(error) : resolve())));
+}
+
+/** Runs `serverpush get`; resolves to the exit status. Reports errors on standard error. */
+export async function runGet(argv: readonly string[]): Promise<number> {
+  let args: GetArgs | undefined;
+  try {
+    args = parseGetArgs(argv);
+  } catch (error) {
+    if (!isServerPushError(error)) throw error;
+    process.stderr.write(`serverpush get: ${error.message}\n\n${GET_USAGE}`);
+    return EXIT_USAGE;
+  }
+  if (args === undefined) {
+    process.stdout.write(GET_USAGE);
+    return EXIT_OK;
+  }
+  const { url, count, out, snapshot, timeoutMs, quiet } = args;
+  const controller = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let received = 0;
+  const arm = () => {
+    clearTimeout(timer);
+    if (timeoutMs > 0) {
+      timer = setTimeout(() => {
+        const waited = received === 0 ? 'the response and its first part' : `part ${received + 1}`;
+        controller.abort(new ServerPushError('SP_ERR_TIMEOUT', `timed out after ${timeoutMs / 1000} s waiting for ${waited}`));
+      }, timeoutMs);
+    }
+  };
+  try {
+    if (out !== undefined) await mkdir(out, { recursive: true });
+    arm();
+    const parts = fetchParts(url, {
+      signal: controller.signal,
+      headers: args.headers,
+      maxPartBytes: args.maxPartBytes,
+      ...(args.boundary !== undefined ? { boundary: args.boundary } : {}),
+    });
+    for await (const part of parts) {
+      received++;
+      clearTimeout(timer);
+      const type = part.headers['content-type'];
+      if (snapshot !== undefined) {
+        if (snapshot === '-') await write(process.stdout, part.body);
+        else await writeAtomically(snapshot, part.body);
+      } else if (out !== undefined) {
+        const file = join(out, `${String(received).padStart(6, '0')}.${fileExtensionForType(type)}`);
+        await writeFile(file, part.body);
+        if (!quiet) await write(process.stdout, `${file}\n`);
+      } else if (!quiet) {
+        await write(process.stdout, `${received} ${type ?? '(no Content-Type)'} ${part.body.length}\n`);
+      }
+      if (received === count) break;
+      arm();
+    }
+    clearTimeout(timer);
+    if (count !== undefined && received < count) {
+      process.stderr.write(`serverpush get: the stream ended after ${received} of ${count} part(s)\n`);
+      return EXIT_RUNTIME;
+    }
+    return EXIT_OK;
+  } catch (error) {
+    clearTimeout(timer);
+    if (isServerPushError(error)) {
+      process.stderr.write(`serverpush get: ${error.message} (${error.code})\n`);
+      return EXIT_RUNTIME;
+    }
+    const code = (error as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && code.startsWith('E')) {
+      process.stderr.write(`serverpush get: ${(error as Error).message}\n`);
+      return EXIT_RUNTIME;
+    }
+    throw error;
+  }
+}
