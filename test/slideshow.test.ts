@@ -214,3 +214,38 @@ test('a looping show whose folder empties keeps its clients and goes on when doc
   assert.deepEqual(parts.slice(during).map((p) => p.body.toString()), ['B', 'B']);
   stream.close();
 });
+
+test('GET / is a page whose <img> shows the image documents of the stream', async (t) => {
+  const { server, url } = await startServer({ dir: EXAMPLES, intervalMs: 1000 });
+  t.after(() => server.close());
+  const { status, headers, body } = await fetchText(url);
+  assert.equal(status, 200);
+  assert.match(headers.get('content-type')!, /^text\/html/);
+  assert.match(body, /<img id="stream" src="stream\?only=image"/);
+  assert.match(body, /<title>slideshow — serverpush<\/title>/);
+  assert.match(body, /also holds html, text or json documents/);
+  const head = await fetch(url, { method: 'HEAD' });
+  assert.equal(head.status, 200);
+  assert.equal(await head.text(), '');
+});
+
+test('a client that takes no data is dropped after the stall timeout; the others go on', async (t) => {
+  const big = Buffer.alloc(4 * 1024 * 1024, 'x');
+  const dir = await makeFolder({ 'a.txt': big, 'b.txt': big });
+  t.after(() => removeFolder(dir));
+  const { server, url, logger } = await startServer({ dir, intervalMs: 20, loop: true, stallTimeoutMs: 400 });
+  t.after(() => server.close());
+  const { connect } = await import('node:net');
+  const stuck = connect(Number(url.port), url.hostname);
+  stuck.on('error', () => {});
+  stuck.write('GET /stream HTTP/1.1\r\nHost: x\r\n\r\n');
+  stuck.pause();
+  const reader = await openStream(new URL('stream', url));
+  await reader.reader.waitFor(20, 20_000);
+  assert.ok(await eventually(() => server.status.droppedClients === 1, 5000), `stuck client dropped: ${JSON.stringify(server.status.toJSON())} ${logger.lines.join('; ')}`);
+  assert.match(logger.lines.join('\n'), /warn SP_ERR_SLOW_CLIENT dropped client 1 .*took no data for 400 ms/);
+  assert.ok(reader.reader.parts.every((p) => p.body.length === big.length));
+  assert.equal(server.status.clients, 1);
+  reader.close();
+  stuck.destroy();
+});

@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { once } from 'node:events';
 import { multipartContentType } from '../protocol/content-type.ts';
 
 /** Headers every multipart/x-mixed-replace response carries (DESIGN.md, wire format). */
@@ -63,14 +62,24 @@ export class NodeMultipartResponse {
   }
 
   /** Resolves true once the client has taken what was written, false on timeout or disconnect. */
-  async drained(timeoutMs: number): Promise<boolean> {
-    if (!this.res.writableNeedDrain) return true;
-    try {
-      await once(this.res, 'drain', { signal: AbortSignal.any([this.signal, AbortSignal.timeout(timeoutMs)]) });
-      return true;
-    } catch {
-      return false;
-    }
+  drained(timeoutMs: number): Promise<boolean> {
+    if (!this.res.writableNeedDrain) return Promise.resolve(true);
+    if (this.signal.aborted) return Promise.resolve(false);
+    // A plain timer, not AbortSignal.timeout(): combined with AbortSignal.any() on Node 20 that
+    // signal can be garbage-collected before it fires, and the client would never be dropped.
+    return new Promise((resolve) => {
+      const settle = (drained: boolean) => {
+        clearTimeout(timer);
+        this.res.off('drain', onDrain);
+        this.signal.removeEventListener('abort', onAbort);
+        resolve(drained);
+      };
+      const onDrain = () => settle(true);
+      const onAbort = () => settle(false);
+      const timer = setTimeout(settle, timeoutMs, false);
+      this.res.on('drain', onDrain);
+      this.signal.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   /** Writes the last bytes and ends the response. */

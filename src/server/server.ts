@@ -1,7 +1,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import { basename } from 'node:path';
 import { createBoundary } from '../protocol/boundary.ts';
 import { isImageType } from '../protocol/content-type.ts';
@@ -98,6 +98,8 @@ export class ServerPushServer extends EventEmitter {
 
   constructor(catalog: FolderCatalog, framing: MultipartFraming, options: ServeOptions) {
     super();
+    // Every stream listens for shutdown on this one signal: thousands of listeners are expected.
+    setMaxListeners(0, this.stop.signal);
     this.catalog = catalog;
     this.framing = framing;
     this.logger = options.logger ?? silentLogger;

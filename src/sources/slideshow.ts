@@ -54,7 +54,14 @@ export async function playSlideshow(
 ): Promise<SlideshowEnd> {
   const { intervalMs, loop, accept } = options;
   const signal = sink.signal;
-  const wake = options.stop ? AbortSignal.any([signal, options.stop]) : signal;
+  // Wakes the sleeps on disconnect or shutdown. Built by hand: AbortSignal.any() on Node 20 can
+  // lose its sources to garbage collection.
+  const waker = new AbortController();
+  const wakeUp = () => waker.abort();
+  signal.addEventListener('abort', wakeUp, { once: true });
+  options.stop?.addEventListener('abort', wakeUp, { once: true });
+  if (signal.aborted || options.stop?.aborted) waker.abort();
+  const wake = waker.signal;
   // `current` is the document whose headers are out (or in `pending`) and whose body is due next.
   let current: FolderDocument | undefined = first;
   let pending: Uint8Array[] = [framing.opening, headersFor(first, Date.now())];
@@ -98,6 +105,9 @@ export async function playSlideshow(
   } catch (error) {
     if (signal.aborted) return 'disconnected';
     if (!options.stop?.aborted) throw error;
+  } finally {
+    signal.removeEventListener('abort', wakeUp);
+    options.stop?.removeEventListener('abort', wakeUp);
   }
   // Server shutdown: finish the part whose headers are out, then close the stream.
   sink.end(current ? [...pending, current.body, framing.close] : []);
