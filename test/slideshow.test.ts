@@ -123,8 +123,8 @@ test('many clients share one read of each file (cached, revalidated)', async (t)
   for (const s of streams) assert.equal(s.reader.parts.length, 3);
   const status = JSON.parse((await fetchText(new URL('status', url))).body);
   assert.equal(status.partsSent, 600);
-  assert.equal(status.folder.fileReads, 3, 'each file read once for 200 clients');
-  assert.ok(status.folder.listings < 60, `${status.folder.listings} listings for 600 parts`);
+  assert.equal(status.streams.default.folder.fileReads, 3, 'each file read once for 200 clients');
+  assert.ok(status.streams.default.folder.listings < 60, `${status.streams.default.folder.listings} listings for 600 parts`);
 });
 
 test('a client that goes away releases its timer and listeners at once; /status shows it', async (t) => {
@@ -223,7 +223,7 @@ test('GET / is a page whose <img> shows the image documents of the stream', asyn
   assert.match(headers.get('content-type')!, /^text\/html/);
   assert.match(body, /<img id="stream" src="stream\?only=image"/);
   assert.match(body, /<title>slideshow — serverpush<\/title>/);
-  assert.match(body, /also holds html, text or json documents/);
+  assert.match(body, /also carries html, text or json documents/);
   const head = await fetch(url, { method: 'HEAD' });
   assert.equal(head.status, 200);
   assert.equal(await head.text(), '');

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { multipartContentType } from '../protocol/content-type.ts';
+import type { LiveSink } from '../hub/subscriber.ts';
 
 /** Headers every multipart/x-mixed-replace response carries (DESIGN.md, wire format). */
 export function streamHeaders(boundary: string): Record<string, string> {
@@ -93,6 +94,55 @@ export class NodeMultipartResponse {
   }
 
   /** Drops the connection at once. */
+  destroy(): void {
+    this.res.destroy();
+  }
+}
+
+/**
+ * A live stream's viewer on Node's `http`. The body is close-delimited (no chunked coding, then
+ * `Connection: close`) for HTTP/1.0 and 1.1 alike: an endless stream never reuses its connection,
+ * and every part goes to the socket as one writev of the stream's shared buffers.
+ */
+export class NodeLiveSink implements LiveSink {
+  readonly signal: AbortSignal;
+  private readonly res: ServerResponse;
+  private readonly counter: { bytesSent: number };
+
+  constructor(req: IncomingMessage, res: ServerResponse, counter: { bytesSent: number } = { bytesSent: 0 }) {
+    this.res = res;
+    this.counter = counter;
+    const controller = new AbortController();
+    this.signal = controller.signal;
+    res.once('close', () => controller.abort());
+    req.once('close', () => { if (!res.writableFinished) controller.abort(); });
+  }
+
+  /** Sends the status line and headers at once, with Nagle off. */
+  start(boundary: string, extraHeaders: Record<string, string> = {}): void {
+    this.res.useChunkedEncodingByDefault = false;
+    this.res.socket?.setNoDelay(true);
+    this.res.writeHead(200, { ...streamHeaders(boundary), ...extraHeaders });
+    this.res.flushHeaders();
+  }
+
+  write(chunks: readonly Uint8Array[]): boolean {
+    if (this.signal.aborted) return true;
+    const res = this.res;
+    res.cork();
+    let ok = true;
+    for (const chunk of chunks) {
+      ok = res.write(chunk);
+      this.counter.bytesSent += chunk.length;
+    }
+    res.uncork();
+    return ok;
+  }
+
+  onDrain(listener: () => void): void {
+    this.res.on('drain', listener);
+  }
+
   destroy(): void {
     this.res.destroy();
   }

@@ -2,16 +2,35 @@ function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+export interface IndexEntry {
+  name: string;
+  /** Relative path of the stream, e.g. `stream` or `stream/cam1`. */
+  path: string;
+  /** Query for the preview `<img>`, e.g. `?only=image`. */
+  preview: string;
+  /** The stream also carries html or text documents an `<img>` cannot show. */
+  hasNonImages: boolean;
+}
+
 /**
- * `GET /`: a page showing the stream. An `<img>` only gets the image documents
- * (`/stream?only=image`): Chromium shows html and text parts in an `<img>` as a broken image and
- * crashes its renderer when such a stream ends.
+ * `GET /`: each stream of the server in an `<img>`. A slideshow's `<img>` only gets its image
+ * documents (`?only=image`): Chromium shows html and text parts in an `<img>` as a broken image
+ * and crashes its renderer when such a stream ends.
  */
-export function renderIndexPage(options: { title: string; hasOtherDocuments: boolean }): string {
+export function renderIndexPage(options: { title: string; streams: IndexEntry[] }): string {
   const title = escapeHtml(options.title);
-  const note = options.hasOtherDocuments
-    ? '<p class="note">This folder also holds html, text or json documents; browsers other than Firefox no longer draw those in an image, so this page shows the images only. The full stream is at <a href="stream">/stream</a>.</p>'
-    : '';
+  const streams = options.streams.map((entry, i) => {
+    const note = entry.hasNonImages
+      ? '<p class="note">This stream also carries html, text or json documents; browsers other than Firefox no longer draw those in an image, so the preview shows its images only.</p>'
+      : '';
+    const path = escapeHtml(entry.path);
+    return `<section>
+<h2>${escapeHtml(entry.name)}</h2>
+<img${i === 0 ? ' id="stream"' : ''} src="${path}${escapeHtml(entry.preview)}" alt="stream ${escapeHtml(entry.name)}">
+${note}
+<p><a href="${path}">/${path}</a> · <a href="${path.replace(/^stream/, 'snapshot')}">snapshot</a></p>
+</section>`;
+  }).join('\n');
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -27,9 +46,8 @@ export function renderIndexPage(options: { title: string; hasOtherDocuments: boo
 </head>
 <body>
 <h1>${title}</h1>
-<img id="stream" src="stream?only=image" alt="live stream">
-${note}
-<p><a href="stream">/stream</a> · <a href="status">/status</a></p>
+${streams}
+<p><a href="status">/status</a></p>
 </body>
 </html>
 `;

@@ -1,0 +1,180 @@
+import { EventEmitter } from 'node:events';
+import { createBoundary } from '../protocol/boundary.ts';
+import { MultipartFraming } from '../protocol/encoder.ts';
+import { imageProblem } from '../protocol/image-check.ts';
+import { ServerPushError, LimitExceededError } from '../errors.ts';
+import { silentLogger, type Logger } from '../log.ts';
+import { encodePart, type EncodedPart, type LivePart } from './encoded-part.ts';
+import { Subscriber, type LiveSink } from './subscriber.ts';
+
+export interface LiveStreamOptions {
+  /** Shown in logs and `/status`. @default 'default' */
+  name?: string;
+  /** The multipart boundary; random by default. */
+  boundary?: string;
+  /** Parts larger than this are refused. @default 16777216 (16 MiB) */
+  maxPartBytes?: number;
+  /** Drop a part whose body is identical to the previous one. @default false */
+  dropDuplicates?: boolean;
+  /** Refuse image parts that are not whole images of their type (see imageProblem). @default true */
+  checkImages?: boolean;
+  /** A viewer whose socket takes nothing for this long is dropped. @default 10000 */
+  stallTimeoutMs?: number;
+  /** While the source is down, new viewers get the last part instead of 503. @default false */
+  serveLastWhenDown?: boolean;
+  logger?: Logger;
+}
+
+export interface SubscribeOptions {
+  /** Eager framing (next part's headers early), for browsers' `<img>`. @default false */
+  eager?: boolean;
+  /** Most parts per second for this viewer; 0 = every part. @default 0 */
+  maxFps?: number;
+  /** Called after each part written to this viewer. */
+  onSent?: () => void;
+}
+
+export type SourceState = { up: true } | { up: false; reason: string };
+
+/**
+ * A live stream: one source, many viewers. Keeps the latest part, encodes each part once and
+ * writes the same bytes to every viewer; a new viewer gets the latest part at once. Emits
+ * `'part'` (EncodedPart) after each accepted part and `'viewers'` (count) when viewers come and go.
+ */
+export class LiveStream extends EventEmitter {
+  readonly name: string;
+  readonly framing: MultipartFraming;
+  readonly counters = { partsIn: 0, partsRefused: 0, duplicatesDropped: 0, viewersTotal: 0, viewersDropped: 0 };
+  private latestPart: EncodedPart | undefined;
+  private readonly subscribers = new Set<Subscriber>();
+  private readonly options: Required<Omit<LiveStreamOptions, 'name' | 'boundary' | 'logger'>>;
+  private readonly logger: Logger;
+  private state: SourceState = { up: true };
+  private seq = 0;
+
+  constructor(options: LiveStreamOptions = {}) {
+    super();
+    this.name = options.name ?? 'default';
+    this.framing = new MultipartFraming(options.boundary ?? createBoundary());
+    this.logger = options.logger ?? silentLogger;
+    this.options = {
+      maxPartBytes: options.maxPartBytes ?? 16 * 1024 * 1024,
+      dropDuplicates: options.dropDuplicates ?? false,
+      checkImages: options.checkImages ?? true,
+      stallTimeoutMs: options.stallTimeoutMs ?? 10_000,
+      serveLastWhenDown: options.serveLastWhenDown ?? false,
+    };
+  }
+
+  /** The latest part, or undefined before the first. */
+  get latest(): EncodedPart | undefined {
+    return this.latestPart;
+  }
+
+  get viewers(): number {
+    return this.subscribers.size;
+  }
+
+  get source(): SourceState {
+    return this.state;
+  }
+
+  /**
+   * Publishes a part to every viewer. Throws a coded error when the part is refused:
+   * `SP_ERR_PART_TOO_LARGE`, `SP_ERR_INVALID_FRAME` (empty, or not a whole image of its type),
+   * `SP_ERR_BOUNDARY_IN_BODY`. Returns false when it was dropped as a duplicate.
+   */
+  push(part: LivePart): boolean {
+    try {
+      this.check(part);
+    } catch (error) {
+      this.counters.partsRefused++;
+      throw error;
+    }
+    if (this.options.dropDuplicates && this.latestPart && sameBytes(this.latestPart.body, part.body)) {
+      this.counters.duplicatesDropped++;
+      return false;
+    }
+    const encoded = encodePart(this.framing, part, ++this.seq);
+    this.latestPart = encoded;
+    this.counters.partsIn++;
+    if (!this.state.up) this.setSource({ up: true });
+    for (const subscriber of this.subscribers) subscriber.offer(encoded);
+    this.emit('part', encoded);
+    return true;
+  }
+
+  private check(part: LivePart): void {
+    if (part.body.length > this.options.maxPartBytes) {
+      throw new LimitExceededError('SP_ERR_PART_TOO_LARGE', `part of ${part.body.length} bytes is over the ${this.options.maxPartBytes}-byte limit`, this.options.maxPartBytes);
+    }
+    if (part.body.length === 0) throw new ServerPushError('SP_ERR_INVALID_FRAME', 'empty part');
+    if (this.options.checkImages) {
+      const problem = imageProblem(part.contentType, part.body);
+      if (problem) throw new ServerPushError('SP_ERR_INVALID_FRAME', `${problem} (${part.body.length} bytes)`);
+    }
+    this.framing.assertSafeBody(part.body);
+  }
+
+  /** Marks the source up or down (shown in `/status`; decides what new viewers get). */
+  setSource(state: SourceState): void {
+    const changed = state.up !== this.state.up;
+    this.state = state;
+    if (changed) this.logger.info(`stream ${this.name}: source ${state.up ? 'up' : `down: ${state.reason}`}`);
+  }
+
+  /**
+   * Why a new viewer cannot be served now (`SP_ERR_NO_FRAME`, `SP_ERR_SOURCE_DOWN`), or
+   * undefined when it can.
+   */
+  unavailable(): ServerPushError | undefined {
+    if (!this.state.up && !(this.options.serveLastWhenDown && this.latestPart)) {
+      return new ServerPushError('SP_ERR_SOURCE_DOWN', `the source of stream ${this.name} is down: ${this.state.reason}`);
+    }
+    if (!this.latestPart) return new ServerPushError('SP_ERR_NO_FRAME', `stream ${this.name} has no frame yet`);
+    return undefined;
+  }
+
+  /** Adds a viewer; it gets the latest part at once. Removed when its sink's signal aborts. */
+  subscribe(sink: LiveSink, options: SubscribeOptions = {}): Subscriber {
+    const subscriber = new Subscriber(sink, this.framing, {
+      eager: options.eager ?? false,
+      maxFps: options.maxFps ?? 0,
+      ...(options.onSent ? { onSent: options.onSent } : {}),
+      stallTimeoutMs: this.options.stallTimeoutMs,
+      onStall: () => {
+        this.counters.viewersDropped++;
+        this.logger.warn('SP_ERR_SLOW_CLIENT', `stream ${this.name}: dropped a viewer that took no data for ${this.options.stallTimeoutMs} ms`);
+      },
+    });
+    this.subscribers.add(subscriber);
+    this.counters.viewersTotal++;
+    sink.signal.addEventListener('abort', () => {
+      this.subscribers.delete(subscriber);
+      this.emit('viewers', this.subscribers.size);
+    }, { once: true });
+    this.emit('viewers', this.subscribers.size);
+    if (this.latestPart) subscriber.offer(this.latestPart);
+    return subscriber;
+  }
+
+  /** Drops every viewer (server shutdown). */
+  closeViewers(): void {
+    for (const subscriber of this.subscribers) subscriber.close();
+  }
+
+  toJSON() {
+    return {
+      name: this.name,
+      viewers: this.subscribers.size,
+      source: this.state.up ? 'up' : 'down',
+      ...(this.state.up ? {} : { sourceError: this.state.reason }),
+      latest: this.latestPart ? { contentType: this.latestPart.contentType, bytes: this.latestPart.body.length, timestamp: this.latestPart.timestamp } : null,
+      ...this.counters,
+    };
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.length).equals(b);
+}

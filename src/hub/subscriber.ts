@@ -1,0 +1,121 @@
+import type { MultipartFraming } from '../protocol/encoder.ts';
+import type { EncodedPart } from './encoded-part.ts';
+
+/** The transport of one viewer: a Node response, a web stream, … */
+export interface LiveSink {
+  /** Writes the chunks as one batch. Returns false when the viewer is busy (wait for drain). */
+  write(chunks: readonly Uint8Array[]): boolean;
+  /** Calls `listener` each time a busy viewer has taken what was written. */
+  onDrain(listener: () => void): void;
+  /** Aborted when the viewer goes away. */
+  readonly signal: AbortSignal;
+  /** Drops the viewer. */
+  destroy(): void;
+}
+
+export interface SubscriberOptions {
+  /**
+   * Send the next part's headers right after each part, so Chromium draws a frame on arrival
+   * (crbug 527446). Those headers carry the previous part's type and no Content-Length.
+   */
+  eager: boolean;
+  /** Most parts per second for this viewer; the newest part is kept. 0 = no cap. */
+  maxFps: number;
+  /** A viewer whose socket has taken nothing for this long is dropped. */
+  stallTimeoutMs: number;
+  /** Called after each part written. */
+  onSent?: () => void;
+  /** Told when a viewer is dropped for stalling. */
+  onStall: (subscriber: Subscriber) => void;
+}
+
+/**
+ * One viewer of a live stream, with "latest wins" delivery: while its socket is busy, each new
+ * part replaces the one pending, so at most one part waits per viewer (a reference to the
+ * stream's shared buffers, not a copy) and a viewer that never reads costs bounded memory and
+ * never delays the others.
+ */
+export class Subscriber {
+  partsSent = 0;
+  partsSkipped = 0;
+  private readonly sink: LiveSink;
+  private readonly framing: MultipartFraming;
+  private readonly options: SubscriberOptions;
+  private pending: EncodedPart | undefined;
+  private busy = false;
+  private started = false;
+  private lastSentAt = -Infinity;
+  private fpsTimer: ReturnType<typeof setTimeout> | undefined;
+  private stallTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(sink: LiveSink, framing: MultipartFraming, options: SubscriberOptions) {
+    this.sink = sink;
+    this.framing = framing;
+    this.options = options;
+    sink.onDrain(() => {
+      this.busy = false;
+      clearTimeout(this.stallTimer);
+      this.stallTimer = undefined;
+      this.flush();
+    });
+    sink.signal.addEventListener('abort', () => this.release(), { once: true });
+  }
+
+  get closed(): boolean {
+    return this.sink.signal.aborted;
+  }
+
+  /** A new part of the stream: send it now, or keep it as the one pending. */
+  offer(part: EncodedPart): void {
+    if (this.closed) return;
+    if (this.pending) this.partsSkipped++;
+    this.pending = part;
+    this.flush();
+  }
+
+  private flush(): void {
+    const part = this.pending;
+    if (!part || this.busy || this.closed || this.fpsTimer) return;
+    if (this.options.maxFps > 0) {
+      const wait = this.lastSentAt + 1000 / this.options.maxFps - performance.now();
+      if (wait > 1) {
+        this.fpsTimer = setTimeout(() => {
+          this.fpsTimer = undefined;
+          this.flush();
+        }, wait);
+        return;
+      }
+    }
+    this.pending = undefined;
+    this.lastSentAt = performance.now();
+    this.partsSent++;
+    const { framing } = this;
+    let chunks: Uint8Array[];
+    if (this.options.eager) {
+      chunks = this.started ? [part.body, part.eagerTail] : [framing.opening, part.head, part.body, part.eagerTail];
+    } else {
+      chunks = this.started ? [part.head, part.body, part.tail] : [framing.opening, part.head, part.body, part.tail];
+    }
+    this.started = true;
+    const ok = this.sink.write(chunks);
+    this.options.onSent?.();
+    if (!ok) {
+      this.busy = true;
+      this.stallTimer ??= setTimeout(() => {
+        this.options.onStall(this);
+        this.sink.destroy();
+      }, this.options.stallTimeoutMs);
+    }
+  }
+
+  /** Ends this viewer's response. */
+  close(): void {
+    this.sink.destroy();
+  }
+
+  private release(): void {
+    clearTimeout(this.fpsTimer);
+    clearTimeout(this.stallTimer);
+    this.pending = undefined;
+  }
+}

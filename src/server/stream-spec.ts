@@ -1,0 +1,40 @@
+import type { Logger } from '../log.ts';
+import type { PipeFormat } from '../sources/frame-feed.ts';
+
+/** Options every stream takes. */
+export interface CommonStreamOptions {
+  /** Parts (documents, frames) larger than this are refused. @default 16777216 (16 MiB) */
+  maxPartBytes?: number;
+  /** A viewer whose socket takes no data for this long is dropped. @default 30000 */
+  stallTimeoutMs?: number;
+  /** Live streams: drop a frame identical to the previous one. @default false */
+  dropDuplicates?: boolean;
+  /** Live streams: while the source is down, new viewers get the last frame instead of 503. @default false */
+  serveLastWhenDown?: boolean;
+  /** The multipart boundary; random by default. */
+  boundary?: string;
+}
+
+/** What a stream shows and where it comes from. */
+export type StreamSpec = CommonStreamOptions & (
+  /** A folder; per client (the original design) or, with `sync`, one show for all. */
+  | { type: 'slideshow'; dir: string; intervalMs?: number; loop?: boolean; sync?: boolean }
+  /** A folder (each new file) or one file (each new version). */
+  | { type: 'watch'; path: string; settleMs?: number }
+  /** Bytes from standard input: concatenated JPEGs or a multipart stream. */
+  | { type: 'stdin'; format?: PipeFormat }
+  /** Bytes from a command's standard output; restarted with backoff when it exits. */
+  | { type: 'exec'; command: string; format?: PipeFormat; restartDelayMs?: number }
+  /** Another server's multipart/x-mixed-replace stream. */
+  | { type: 'relay'; url: string; idleTimeoutMs?: number; upstreamStallMs?: number; retryDelayMs?: number; headers?: Record<string, string> }
+  /** Frames your program pushes with `server.live(name).push(part)`. */
+  | { type: 'push' }
+);
+
+export type StreamType = StreamSpec['type'];
+
+export const STREAM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export interface SpecContext {
+  logger: Logger;
+}

@@ -1,0 +1,121 @@
+import { JpegSplitter } from '../protocol/jpeg-splitter.ts';
+import { MultipartParser } from '../protocol/parser.ts';
+import { isServerPushError, ServerPushError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { LiveStream } from '../hub/live-stream.ts';
+
+/** What a byte pipe carries. `auto` looks at the first bytes: `FF D8` is JPEG, `--` is multipart. */
+export type PipeFormat = 'auto' | 'mjpeg' | 'multipart';
+
+/** At most one warning per this many ms per stream; the others are counted into the next one. */
+const WARN_EVERY_MS = 1000;
+
+/** Logs refused frames and junk without flooding the log when a source goes bad at 30 fps. */
+export class WarningThrottle {
+  private last = -Infinity;
+  private suppressed = 0;
+  constructor(private readonly logger: Logger, private readonly prefix: string) {}
+
+  warn(code: Parameters<Logger['warn']>[0], message: string): void {
+    const now = performance.now();
+    if (now - this.last < WARN_EVERY_MS) {
+      this.suppressed++;
+      return;
+    }
+    const more = this.suppressed > 0 ? ` (and ${this.suppressed} more since the last warning)` : '';
+    this.last = now;
+    this.suppressed = 0;
+    this.logger.warn(code, `${this.prefix}${message}${more}`);
+  }
+}
+
+/**
+ * Turns a byte stream from a pipe into parts pushed to a stream: concatenated JPEGs or a
+ * multipart stream (whose boundary is read from its first delimiter line). Frames the stream
+ * refuses (truncated, not an image, too large) are dropped with a throttled warning.
+ */
+export class FrameFeed {
+  private format: PipeFormat;
+  private jpeg: JpegSplitter | undefined;
+  private multipart: MultipartParser | undefined;
+  private head: Uint8Array = new Uint8Array(0);
+  private readonly warnings: WarningThrottle;
+  private readonly maxPartBytes: number;
+
+  constructor(private readonly stream: LiveStream, options: { format?: PipeFormat; maxPartBytes?: number; logger: Logger; label: string }) {
+    this.format = options.format ?? 'auto';
+    this.warnings = new WarningThrottle(options.logger, `stream ${stream.name} (${options.label}): `);
+    this.maxPartBytes = options.maxPartBytes ?? 16 * 1024 * 1024;
+  }
+
+  /** Feeds bytes. Throws `SP_ERR_SOURCE_FAILED` when the input is neither JPEG nor multipart. */
+  push(chunk: Uint8Array): void {
+    if (this.format === 'auto') {
+      chunk = this.detect(chunk);
+      if (this.format === 'auto') return;
+    }
+    if (this.format === 'mjpeg') {
+      this.jpeg ??= new JpegSplitter({
+        maxImageBytes: this.maxPartBytes,
+        onJunk: (bytes, reason) => this.warnings.warn('SP_ERR_INVALID_FRAME', `dropped ${bytes} ${reason}`),
+      });
+      for (const image of this.jpeg.push(chunk)) this.publish('image/jpeg', image);
+      return;
+    }
+    if (!this.multipart) {
+      chunk = this.detectBoundary(chunk);
+      if (!this.multipart) return;
+    }
+    try {
+      for (const part of this.multipart.push(chunk)) this.publish(part.headers['content-type'] ?? 'image/jpeg', part.body);
+    } catch (error) {
+      // A limit was exceeded or the framing broke: start over at the next delimiter line.
+      this.warnings.warn(isServerPushError(error) ? error.code : 'SP_ERR_INVALID_FRAME', `multipart input: ${(error as Error).message}`);
+      this.multipart = new MultipartParser(this.multipart.boundary, { maxPartBytes: this.maxPartBytes });
+    }
+  }
+
+  private publish(contentType: string, body: Uint8Array): void {
+    try {
+      this.stream.push({ contentType, body });
+    } catch (error) {
+      this.warnings.warn(isServerPushError(error) ? error.code : 'SP_ERR_INVALID_FRAME', `dropped a frame: ${(error as Error).message}`);
+    }
+  }
+
+  private gather(chunk: Uint8Array): Uint8Array {
+    const all = new Uint8Array(this.head.length + chunk.length);
+    all.set(this.head);
+    all.set(chunk, this.head.length);
+    return all;
+  }
+
+  private detect(chunk: Uint8Array): Uint8Array {
+    const all = this.gather(chunk);
+    let i = 0;
+    while (i < all.length && (all[i] === 0x0d || all[i] === 0x0a || all[i] === 0x20)) i++;
+    if (all.length - i < 2) {
+      this.head = all;
+      return all;
+    }
+    if (all[i] === 0xff && all[i + 1] === 0xd8) this.format = 'mjpeg';
+    else if (all[i] === 0x2d && all[i + 1] === 0x2d) this.format = 'multipart';
+    else throw new ServerPushError('SP_ERR_SOURCE_FAILED', `input is neither JPEG (FF D8) nor multipart (--boundary): starts with ${[...all.subarray(i, i + 8)].map((b) => b.toString(16).padStart(2, '0')).join(' ')}`);
+    this.head = new Uint8Array(0);
+    return all;
+  }
+
+  private detectBoundary(chunk: Uint8Array): Uint8Array {
+    const all = this.gather(chunk);
+    const text = new TextDecoder('latin1').decode(all.subarray(0, Math.min(all.length, 200)));
+    const match = /^\s*--([^\r\n]{1,70})\r?\n/.exec(text);
+    if (!match) {
+      if (all.length > 200) throw new ServerPushError('SP_ERR_SOURCE_FAILED', 'multipart input without a boundary line at its start');
+      this.head = all;
+      return all;
+    }
+    this.head = new Uint8Array(0);
+    this.multipart = new MultipartParser(match[1]!.trimEnd(), { maxPartBytes: this.maxPartBytes });
+    return all;
+  }
+}

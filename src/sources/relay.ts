@@ -1,0 +1,111 @@
+import { once } from 'node:events';
+import type { LiveStream } from '../hub/live-stream.ts';
+import { fetchParts } from '../client/fetch-parts.ts';
+import { ServerPushError, isServerPushError } from '../errors.ts';
+import { silentLogger, type Logger } from '../log.ts';
+import { WarningThrottle } from './frame-feed.ts';
+import { Backoff, pause, type Source } from './source.ts';
+
+export interface RelaySourceOptions {
+  /** Stop pulling after nobody has watched for this long; 0 = never stop. @default 30000 */
+  idleTimeoutMs?: number;
+  /** An upstream that sends no part for this long is dropped and retried. @default 10000 */
+  stallTimeoutMs?: number;
+  /** First delay before reconnecting; doubles up to 30 s. @default 500 */
+  retryDelayMs?: number;
+  /** Request headers for the upstream (e.g. authorization). */
+  headers?: Record<string, string>;
+  /** Parts larger than this are refused by the parser. @default 16777216 (16 MiB) */
+  maxPartBytes?: number;
+  logger?: Logger;
+}
+
+/**
+ * Re-serves another server's multipart/x-mixed-replace stream (an IP camera, mjpg-streamer,
+ * another serverpush) over one upstream connection, whatever the number of viewers. Reconnects
+ * with backoff; pulls only while someone watches (after `idleTimeoutMs` without viewers it
+ * disconnects, and the next viewer reconnects it).
+ */
+export class RelaySource implements Source {
+  private readonly stopped = new AbortController();
+  private done: Promise<void> | undefined;
+  /** Upstream connections made so far. */
+  connections = 0;
+
+  constructor(private readonly url: string, private readonly options: RelaySourceOptions = {}) {}
+
+  start(stream: LiveStream): void {
+    this.done = this.run(stream);
+  }
+
+  private async run(stream: LiveStream): Promise<void> {
+    const logger = this.options.logger ?? silentLogger;
+    const idleMs = this.options.idleTimeoutMs ?? 30_000;
+    const stallMs = this.options.stallTimeoutMs ?? 10_000;
+    const backoff = new Backoff(this.options.retryDelayMs ?? 500);
+    const warnings = new WarningThrottle(logger, `stream ${stream.name} (relay ${this.url}): `);
+    while (!this.stopped.signal.aborted) {
+      if (idleMs > 0 && stream.viewers === 0 && this.connections > 0) {
+        logger.info(`stream ${stream.name}: nobody watches; relay paused until a viewer comes`);
+        await waitForViewer(stream, this.stopped.signal);
+        if (this.stopped.signal.aborted) break;
+      }
+      const connection = new AbortController();
+      const cut = (reason: ServerPushError) => connection.abort(reason);
+      const onStop = () => connection.abort(new ServerPushError('SP_ERR_SOURCE_FAILED', 'stopped'));
+      this.stopped.signal.addEventListener('abort', onStop, { once: true });
+      let stall = setTimeout(cut, stallMs, new ServerPushError('SP_ERR_TIMEOUT', `upstream sent nothing for ${stallMs} ms`));
+      let idle: ReturnType<typeof setTimeout> | undefined;
+      const onViewers = (count: number) => {
+        clearTimeout(idle);
+        idle = count === 0 && idleMs > 0 ? setTimeout(cut, idleMs, new ServerPushError('SP_ERR_SOURCE_FAILED', 'idle')) : undefined;
+      };
+      stream.on('viewers', onViewers);
+      onViewers(stream.viewers);
+      let reason: string;
+      try {
+        this.connections++;
+        for await (const part of fetchParts(this.url, { signal: connection.signal, maxPartBytes: this.options.maxPartBytes ?? 16 * 1024 * 1024, ...(this.options.headers ? { headers: this.options.headers } : {}) })) {
+          clearTimeout(stall);
+          stall = setTimeout(cut, stallMs, new ServerPushError('SP_ERR_TIMEOUT', `upstream sent nothing for ${stallMs} ms`));
+          backoff.reset();
+          try {
+            stream.push({ contentType: part.headers['content-type'] ?? 'image/jpeg', body: part.body });
+          } catch (error) {
+            warnings.warn(isServerPushError(error) ? error.code : 'SP_ERR_INVALID_FRAME', `dropped a frame: ${(error as Error).message}`);
+          }
+        }
+        reason = 'upstream ended the stream';
+      } catch (error) {
+        reason = (error as Error).message;
+      } finally {
+        clearTimeout(stall);
+        clearTimeout(idle);
+        stream.off('viewers', onViewers);
+        this.stopped.signal.removeEventListener('abort', onStop);
+      }
+      if (this.stopped.signal.aborted) break;
+      if ((connection.signal.reason as Error | undefined)?.message === 'idle') continue;
+      stream.setSource({ up: false, reason });
+      const delay = backoff.next();
+      const code = connection.signal.reason instanceof ServerPushError ? connection.signal.reason.code : 'SP_ERR_SOURCE_FAILED';
+      logger.warn(code === 'SP_ERR_TIMEOUT' ? code : 'SP_ERR_SOURCE_FAILED', `stream ${stream.name}: relay ${this.url}: ${reason}; retrying in ${delay} ms`);
+      await pause(delay, this.stopped.signal);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped.abort();
+    await this.done;
+  }
+}
+
+async function waitForViewer(stream: LiveStream, signal: AbortSignal): Promise<void> {
+  while (stream.viewers === 0 && !signal.aborted) {
+    try {
+      await once(stream, 'viewers', { signal });
+    } catch {
+      return;
+    }
+  }
+}

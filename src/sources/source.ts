@@ -1,0 +1,40 @@
+import type { LiveStream } from '../hub/live-stream.ts';
+
+/** Something that feeds a live stream: a pipe, a command, an upstream URL, a folder. */
+export interface Source {
+  /** Starts feeding `stream`; returns at once. */
+  start(stream: LiveStream): void;
+  /** Stops feeding and releases everything (processes, sockets, watchers, timers). */
+  stop(): Promise<void>;
+}
+
+/** Exponential backoff with a cap, reset after a good long run. */
+export class Backoff {
+  private attempt = 0;
+  constructor(private readonly initialMs = 500, private readonly maxMs = 30_000) {}
+
+  /** The delay before the next retry. */
+  next(): number {
+    const delay = Math.min(this.maxMs, this.initialMs * 2 ** this.attempt);
+    this.attempt++;
+    return delay;
+  }
+
+  reset(): void {
+    this.attempt = 0;
+  }
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts (never rejects). */
+export function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
