@@ -28,7 +28,13 @@ export type ServerPushErrorCode =
   | 'SP_ERR_NO_BOUNDARY'
   | 'SP_ERR_HTTP_STATUS'
   | 'SP_ERR_CONNECTION'
-  | 'SP_ERR_TIMEOUT';
+  | 'SP_ERR_TIMEOUT'
+  | 'SP_ERR_INVALID_FRAME'
+  | 'SP_ERR_NO_FRAME'
+  | 'SP_ERR_SOURCE_DOWN'
+  | 'SP_ERR_SOURCE_FAILED'
+  | 'SP_ERR_UNKNOWN_STREAM'
+  | 'SP_ERR_CONFIG';
 
 /** Base class of every error serverpush throws. */
 export class ServerPushError extends Error {
