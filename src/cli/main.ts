@@ -6,6 +6,25 @@ import { createServer } from '../server/server.ts';
 import { createStreamLogger } from '../log.ts';
 import { isServerPushError } from '../errors.ts';
 import { runGet } from './get.ts';
+import { loadConfig } from './config.ts';
+import type { StreamSpec } from '../server/stream-spec.ts';
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}
+
+/** A few words on a stream's source, for the start-up log. */
+function describe(spec: StreamSpec | undefined): string {
+  if (!spec) return '';
+  switch (spec.type) {
+    case 'slideshow': return `${spec.sync ? 'synced slideshow' : 'slideshow'} of ${spec.dir}, every ${(spec.intervalMs ?? 5000) / 1000} s${spec.loop ? ', looping' : ''}, `;
+    case 'watch': return `watching ${spec.path}, `;
+    case 'stdin': return 'frames from stdin, ';
+    case 'exec': return `frames from \`${spec.command}\`, `;
+    case 'relay': return `relaying ${spec.url}, `;
+    case 'push': return 'pushed frames, ';
+  }
+}
 
 /** Exit codes: 0 done, 1 runtime failure (e.g. port in use), 2 bad usage or bad folder. */
 const EXIT_RUNTIME = 1;
@@ -22,7 +41,7 @@ async function main(argv: readonly string[]): Promise<void> {
   if (argv[0] === 'get') return void (process.exitCode = await runGet(argv.slice(1)));
   let command;
   try {
-    command = parseCommand(argv);
+    command = parseCommand(argv, `${packageRoot}examples/slideshow`);
   } catch (error) {
     if (isServerPushError(error)) fail(EXIT_USAGE, `${error.message}\n\n${USAGE}`);
     throw error;
@@ -33,19 +52,28 @@ async function main(argv: readonly string[]): Promise<void> {
     return void process.stdout.write(`${version}\n`);
   }
   const logger = createStreamLogger(process.stderr, { quiet: command.quiet });
-  const dir = command.dir ?? `${packageRoot}examples/slideshow`;
   let server;
   try {
-    server = await createServer({ ...command, dir, logger });
+    const config = command.config === undefined ? undefined : await loadConfig(command.config);
+    server = await createServer({
+      streams: config?.streams ?? command.streams,
+      logger,
+      ...optional('port', command.port ?? config?.port),
+      ...optional('host', command.host ?? config?.host),
+    });
   } catch (error) {
-    if (isServerPushError(error, 'SP_ERR_DIR_NOT_FOUND') || isServerPushError(error, 'SP_ERR_NOT_A_DIRECTORY')) {
+    if (isServerPushError(error) && ['SP_ERR_DIR_NOT_FOUND', 'SP_ERR_NOT_A_DIRECTORY', 'SP_ERR_CONFIG'].includes(error.code)) {
       fail(EXIT_USAGE, `${error.message} (${error.code})`);
     }
     throw error;
   }
   try {
     const url = await server.listen();
-    logger.info(`serving ${dir} at ${url} (stream: ${url}stream, every ${command.intervalMs / 1000} s${command.loop ? ', looping' : ''})`);
+    for (const name of server.streamNames) {
+      const path = name === 'default' ? 'stream' : `stream/${name}`;
+      logger.info(`stream ${name}: ${describe((command.config ? undefined : command.streams[name]))}at ${url}${path}`);
+    }
+    logger.info(`serving at ${url} (status: ${url}status)`);
   } catch (error) {
     if (isServerPushError(error)) fail(EXIT_RUNTIME, `${error.message} (${error.code})`);
     throw error;

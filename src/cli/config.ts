@@ -1,0 +1,120 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { ServerPushError } from '../errors.ts';
+import type { StreamSpec } from '../server/stream-spec.ts';
+
+/**
+ * The config file: JSON with optional `port` and `host`, and `streams`, an object of named
+ * streams. Times are in seconds, as on the command line; paths are relative to the file.
+ *
+ * ```json
+ * { "port": 8080, "streams": {
+ *     "default": { "type": "slideshow", "dir": "slides", "interval": 5, "loop": true },
+ *     "cam1": { "type": "relay", "url": "http://camera.local/video.mjpg", "idleTimeout": 30 } } }
+ * ```
+ */
+export interface ConfigFile {
+  port?: number;
+  host?: string;
+  streams: Record<string, StreamSpec>;
+}
+
+const COMMON = ['type', 'maxPartBytes', 'stallTimeout', 'dropDuplicates', 'serveLastWhenDown'];
+const KEYS: Record<StreamSpec['type'], string[]> = {
+  slideshow: ['dir', 'interval', 'loop', 'sync'],
+  watch: ['path', 'settle'],
+  stdin: ['format'],
+  exec: ['command', 'format', 'restartDelay'],
+  relay: ['url', 'idleTimeout', 'upstreamStall', 'retryDelay', 'headers'],
+  push: [],
+};
+
+function fail(where: string, message: string): never {
+  throw new ServerPushError('SP_ERR_CONFIG', `${where}: ${message}`);
+}
+
+type Raw = Record<string, unknown>;
+
+function seconds(raw: Raw, key: string, where: string, allowZero = false): number | undefined {
+  const value = raw[key];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) fail(where, `${key} must be a number of seconds${allowZero ? '' : ' above 0'}`);
+  return value * 1000;
+}
+
+function text(raw: Raw, key: string, where: string, required: boolean): string | undefined {
+  const value = raw[key];
+  if (value === undefined && !required) return undefined;
+  if (typeof value !== 'string' || value === '') fail(where, `${key} must be a non-empty string`);
+  return value;
+}
+
+function flag(raw: Raw, key: string, where: string): boolean | undefined {
+  const value = raw[key];
+  if (value !== undefined && typeof value !== 'boolean') fail(where, `${key} must be true or false`);
+  return value as boolean | undefined;
+}
+
+/** The object without its undefined values (as `exactOptionalPropertyTypes` wants). */
+function defined<T extends object>(object: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(object).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
+}
+
+/** Turns one stream of the file (seconds, relative paths) into a StreamSpec. */
+export function streamSpecFrom(raw: unknown, where: string, base: string): StreamSpec {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(where, 'must be an object');
+  const r = raw as Raw;
+  const type = r['type'];
+  if (typeof type !== 'string' || !(type in KEYS)) fail(where, `type must be one of ${Object.keys(KEYS).join(', ')}`);
+  const known = new Set([...COMMON, ...KEYS[type as StreamSpec['type']]]);
+  for (const key of Object.keys(r)) if (!known.has(key)) fail(where, `unknown key ${JSON.stringify(key)} for a ${type} stream`);
+  const maxPartBytes = r['maxPartBytes'];
+  if (maxPartBytes !== undefined && (typeof maxPartBytes !== 'number' || !Number.isSafeInteger(maxPartBytes) || maxPartBytes <= 0)) fail(where, 'maxPartBytes must be a positive integer');
+  const format = r['format'];
+  if (format !== undefined && format !== 'auto' && format !== 'mjpeg' && format !== 'multipart') fail(where, 'format must be auto, mjpeg or multipart');
+  const common = defined({
+    maxPartBytes: maxPartBytes as number | undefined,
+    stallTimeoutMs: seconds(r, 'stallTimeout', where),
+    dropDuplicates: flag(r, 'dropDuplicates', where),
+    serveLastWhenDown: flag(r, 'serveLastWhenDown', where),
+  });
+  switch (type as StreamSpec['type']) {
+    case 'slideshow':
+      return { ...common, type: 'slideshow', dir: resolve(base, text(r, 'dir', where, true)!), ...defined({ intervalMs: seconds(r, 'interval', where), loop: flag(r, 'loop', where), sync: flag(r, 'sync', where) }) };
+    case 'watch':
+      return { ...common, type: 'watch', path: resolve(base, text(r, 'path', where, true)!), ...defined({ settleMs: seconds(r, 'settle', where) }) };
+    case 'stdin':
+      return { ...common, type: 'stdin', ...defined({ format: format as 'auto' | undefined }) };
+    case 'exec':
+      return { ...common, type: 'exec', command: text(r, 'command', where, true)!, ...defined({ format: format as 'auto' | undefined, restartDelayMs: seconds(r, 'restartDelay', where) }) };
+    case 'relay': {
+      const headers = r['headers'];
+      if (headers !== undefined && (typeof headers !== 'object' || headers === null || Object.values(headers).some((v) => typeof v !== 'string'))) fail(where, 'headers must be an object of strings');
+      return { ...common, type: 'relay', url: text(r, 'url', where, true)!, ...defined({ idleTimeoutMs: seconds(r, 'idleTimeout', where, true), upstreamStallMs: seconds(r, 'upstreamStall', where), retryDelayMs: seconds(r, 'retryDelay', where), headers: headers as Record<string, string> | undefined }) };
+    }
+    case 'push':
+      return { ...common, type: 'push' };
+  }
+}
+
+/** Reads and checks a config file. Throws `SP_ERR_CONFIG` with the file and key at fault. */
+export async function loadConfig(file: string): Promise<ConfigFile> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(file, 'utf8'));
+  } catch (error) {
+    fail(file, (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : `not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(file, 'must hold a JSON object');
+  const r = raw as Raw;
+  for (const key of Object.keys(r)) if (!['port', 'host', 'streams'].includes(key)) fail(file, `unknown key ${JSON.stringify(key)}`);
+  const port = r['port'];
+  if (port !== undefined && (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535)) fail(file, 'port must be an integer from 0 to 65535');
+  const host = text(r, 'host', file, false);
+  const streams = r['streams'];
+  if (typeof streams !== 'object' || streams === null || Array.isArray(streams) || Object.keys(streams).length === 0) fail(file, 'streams must be an object with at least one stream');
+  const base = dirname(resolve(file));
+  const specs: Record<string, StreamSpec> = {};
+  for (const [name, spec] of Object.entries(streams)) specs[name] = streamSpecFrom(spec, `${file}: streams.${name}`, base);
+  return { ...defined({ port: port as number | undefined, host }), streams: specs };
+}

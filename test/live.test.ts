@@ -1,0 +1,230 @@
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { makeJpegFrames } from './helpers/frames.ts';
+import { startServer, openStream, fetchText, eventually, sleep, makeFolder, removeFolder } from './helpers/server.ts';
+import { LiveStream } from '../src/hub/live-stream.ts';
+import { liveResponse } from '../src/adapters/fetch.ts';
+import { readParts } from '../src/protocol/read-parts.ts';
+import { isServerPushError } from '../src/errors.ts';
+
+let frames: Buffer[] = [];
+before(async () => { frames = await makeJpegFrames(40); });
+const jpeg = (i: number) => ({ contentType: 'image/jpeg', body: frames[i % frames.length]! });
+
+async function pushServer(options: { dropDuplicates?: boolean; serveLastWhenDown?: boolean; stallTimeoutMs?: number } = {}) {
+  return startServer({ streams: { default: { type: 'push', ...options }, cam: { type: 'push' } } });
+}
+
+test('a live stream answers 503 SP_ERR_NO_FRAME until its first frame, then a new viewer gets the latest frame at once', async (t) => {
+  const { server, url } = await pushServer();
+  t.after(() => server.close());
+  const empty = await fetchText(new URL('stream', url));
+  assert.equal(empty.status, 503);
+  assert.equal(JSON.parse(empty.body).error, 'SP_ERR_NO_FRAME');
+  assert.equal((await fetchText(new URL('snapshot', url))).status, 503);
+  server.live().push(jpeg(0));
+  server.live().push(jpeg(1));
+  const viewer = await openStream(new URL('stream', url));
+  const [first] = await viewer.reader.waitFor(1, 1000);
+  assert.ok(first!.receivedAt - viewer.connectedAt < 200);
+  assert.ok(first!.body.equals(frames[1]!), 'the latest frame, not the first');
+  server.live().push(jpeg(2));
+  const parts = await viewer.reader.waitFor(2);
+  assert.ok(parts[1]!.body.equals(frames[2]!));
+  viewer.close();
+});
+
+test('every viewer gets every frame, encoded once: the same bytes to each', async (t) => {
+  const { server, url } = await pushServer();
+  t.after(() => server.close());
+  server.live().push(jpeg(0));
+  const viewers = await Promise.all(Array.from({ length: 10 }, () => openStream(new URL('stream', url))));
+  await Promise.all(viewers.map((v) => v.reader.waitFor(1)));
+  for (let i = 1; i < 20; i++) {
+    server.live().push(jpeg(i));
+    await sleep(15);
+  }
+  for (const viewer of viewers) {
+    const parts = await viewer.reader.waitFor(20);
+    parts.forEach((part, i) => assert.ok(part.body.equals(frames[i]!), `frame ${i}`));
+    assert.equal(viewer.response.headers['connection'], 'close');
+    viewer.close();
+  }
+});
+
+test('GET /snapshot answers the latest frame at once as an ordinary response; the mjpg-streamer URLs are aliases', async (t) => {
+  const { server, url } = await pushServer();
+  t.after(() => server.close());
+  server.live().push(jpeg(3));
+  server.live('cam').push(jpeg(4));
+  for (const [path, frame] of [['snapshot', 3], ['?action=snapshot', 3], ['snapshot/cam', 4]] as const) {
+    const response = await fetch(new URL(path, url));
+    assert.equal(response.status, 200, path);
+    assert.equal(response.headers.get('content-type'), 'image/jpeg');
+    assert.equal(response.headers.get('content-length'), String(frames[frame]!.length));
+    assert.match(response.headers.get('x-timestamp')!, /^\d+\.\d{6}$/);
+    assert.ok(Buffer.from(await response.arrayBuffer()).equals(frames[frame]!), path);
+  }
+  const alias = await openStream(new URL('?action=stream', url));
+  assert.ok((await alias.reader.waitFor(1))[0]!.body.equals(frames[3]!));
+  alias.close();
+  const named = await openStream(new URL('stream/cam', url));
+  assert.ok((await named.reader.waitFor(1))[0]!.body.equals(frames[4]!));
+  named.close();
+  const unknown = await fetchText(new URL('stream/nope', url));
+  assert.equal(unknown.status, 404);
+  assert.equal(JSON.parse(unknown.body).error, 'SP_ERR_UNKNOWN_STREAM');
+});
+
+test('?fps=N caps a viewer at N frames per second and keeps the newest', async (t) => {
+  const { server, url } = await pushServer();
+  t.after(() => server.close());
+  server.live().push(jpeg(0));
+  const capped = await openStream(new URL('stream?fps=5', url));
+  const full = await openStream(new URL('stream', url));
+  const started = Date.now();
+  let i = 1;
+  while (Date.now() - started < 2000) {
+    server.live().push(jpeg(i++));
+    await sleep(33);
+  }
+  await sleep(300);
+  const last = i - 1;
+  assert.ok(full.reader.parts.length >= last - 1, `uncapped viewer got ${full.reader.parts.length} of ${last + 1}`);
+  const n = capped.reader.parts.length;
+  assert.ok(n >= 8 && n <= 13, `capped viewer got ${n} frames in ~2.3 s at fps=5`);
+  assert.ok(capped.reader.parts.at(-1)!.body.equals(frames[last % frames.length]!), 'the newest frame is kept');
+  const bad = await fetchText(new URL('stream?fps=abc', url));
+  assert.equal(bad.status, 400);
+  capped.close();
+  full.close();
+});
+
+test('dropDuplicates drops a frame identical to the previous one', async (t) => {
+  const { server, url } = await pushServer({ dropDuplicates: true });
+  t.after(() => server.close());
+  assert.equal(server.live().push(jpeg(0)), true);
+  const viewer = await openStream(new URL('stream', url));
+  await viewer.reader.waitFor(1);
+  assert.equal(server.live().push(jpeg(0)), false);
+  assert.equal(server.live().push(jpeg(1)), true);
+  await viewer.reader.waitFor(2);
+  await sleep(100);
+  assert.equal(viewer.reader.parts.length, 2);
+  assert.equal(server.live().counters.duplicatesDropped, 1);
+  viewer.close();
+});
+
+test('push() refuses a corrupt frame with a coded error and viewers never see it', async (t) => {
+  const { server, url } = await pushServer();
+  t.after(() => server.close());
+  server.live().push(jpeg(0));
+  const viewer = await openStream(new URL('stream', url));
+  await viewer.reader.waitFor(1);
+  const truncated = frames[1]!.subarray(0, 1000);
+  assert.throws(() => server.live().push({ contentType: 'image/jpeg', body: truncated }), (e) => isServerPushError(e, 'SP_ERR_INVALID_FRAME'));
+  assert.throws(() => server.live().push({ contentType: 'image/jpeg', body: Buffer.from('<html>not an image</html>') }), (e) => isServerPushError(e, 'SP_ERR_INVALID_FRAME'));
+  assert.throws(() => server.live().push({ contentType: 'image/png', body: frames[1]! }), (e) => isServerPushError(e, 'SP_ERR_INVALID_FRAME'));
+  assert.throws(() => server.live().push({ contentType: 'text/plain', body: Buffer.from(`x--${server.live().framing.boundary}`) }), (e) => isServerPushError(e, 'SP_ERR_BOUNDARY_IN_BODY'));
+  server.live().push({ contentType: 'text/plain; charset=utf-8', body: Buffer.from('plain text is fine') });
+  server.live().push(jpeg(2));
+  const parts = await viewer.reader.waitFor(3);
+  assert.equal(parts[1]!.body.toString(), 'plain text is fine');
+  assert.ok(parts[2]!.body.equals(frames[2]!));
+  assert.equal(server.live().counters.partsRefused, 4);
+  viewer.close();
+});
+
+test('an <img> request (Accept: image/*) gets eager framing: the next headers right after each frame', async (t) => {
+  const { server, url } = await pushServer();
+  t.after(() => server.close());
+  server.live().push(jpeg(0));
+  // Raw socket: eager headers carry no Content-Length, which the strict reader rightly refuses.
+  const socket = connect(Number(url.port), url.hostname);
+  let text = '';
+  socket.setEncoding('latin1');
+  socket.on('data', (chunk: string) => { text += chunk; });
+  socket.write('GET /stream HTTP/1.1\r\nHost: x\r\nAccept: image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8\r\n\r\n');
+  await eventually(() => text.includes('\xff\xd9'), 2000);
+  await sleep(50);
+  const boundary = server.live().framing.boundary;
+  // After the first frame: the delimiter and the next part's header block are already there.
+  assert.ok(text.endsWith(`\xff\xd9\r\n--${boundary}\r\nContent-Type: image/jpeg\r\n\r\n`), JSON.stringify(text.slice(-120)));
+  server.live().push(jpeg(1));
+  await eventually(() => text.split('\xff\xd9').length === 3, 2000);
+  assert.ok(text.endsWith(`\xff\xd9\r\n--${boundary}\r\nContent-Type: image/jpeg\r\n\r\n`));
+  assert.ok(text.includes(`Content-Type: image/jpeg\r\n\r\n${frames[1]!.toString('latin1')}\r\n--${boundary}\r\n`));
+  socket.destroy();
+});
+
+test('a viewer that reads nothing costs bounded memory, is dropped after the stall timeout, and never delays the others', async (t) => {
+  const big = (await makeJpegFrames(4, '1280x720')).map((body) => ({ contentType: 'image/jpeg', body }));
+  const { server, url, logger } = await pushServer({ stallTimeoutMs: 1500 });
+  t.after(() => server.close());
+  server.live().push(big[0]!);
+  const stuck = connect(Number(url.port), url.hostname);
+  stuck.on('error', () => {});
+  stuck.write('GET /stream HTTP/1.1\r\nHost: x\r\n\r\n');
+  stuck.pause();
+  await eventually(() => server.live().viewers === 1);
+  const reader = await openStream(new URL('stream', url));
+  // Push until the stuck viewer's kernel buffers are full and the stall timeout has passed.
+  let pushed = 1;
+  const started = Date.now();
+  while (server.live().counters.viewersDropped === 0 && Date.now() - started < 15_000) {
+    server.live().push(big[pushed % 4]!);
+    pushed++;
+    await sleep(10);
+  }
+  assert.equal(server.live().counters.viewersDropped, 1, 'the stuck viewer was dropped');
+  await eventually(() => reader.reader.parts.length >= pushed * 0.95, 3000);
+  assert.ok(reader.reader.parts.length >= pushed * 0.95, `the reading viewer got ${reader.reader.parts.length} of ${pushed}`);
+  assert.match(logger.lines.join('\n'), /SP_ERR_SLOW_CLIENT stream default: dropped a viewer that took no data for 1500 ms/);
+  reader.close();
+  stuck.destroy();
+});
+
+test('liveResponse() serves a stream as a web Response, read back with readParts', async () => {
+  const stream = new LiveStream({ name: 'web' });
+  assert.equal(liveResponse(stream).status, 503);
+  stream.push(jpeg(5));
+  const controller = new AbortController();
+  const request = new Request('http://example/stream', { signal: controller.signal });
+  const response = liveResponse(stream, request);
+  assert.equal(response.status, 200);
+  assert.match(response.headers.get('content-type')!, /^multipart\/x-mixed-replace; boundary=serverpush-/);
+  const received: Uint8Array[] = [];
+  const reading = (async () => {
+    for await (const part of readParts(response)) {
+      received.push(part.body);
+      if (received.length === 1) stream.push(jpeg(6));
+      if (received.length === 2) break;
+    }
+  })();
+  await reading;
+  assert.ok(Buffer.from(received[0]!).equals(frames[5]!));
+  assert.ok(Buffer.from(received[1]!).equals(frames[6]!));
+  assert.ok(await eventually(() => stream.viewers === 0, 1000), 'viewer released when the body is cancelled');
+});
+
+test('a synced slideshow shows every viewer the same document at the same moment', async (t) => {
+  const dir = await makeFolder({ '1.txt': 'one', '2.txt': 'two', '3.txt': 'three' });
+  t.after(() => removeFolder(dir));
+  const { server, url } = await startServer({ streams: { default: { type: 'slideshow', dir, intervalMs: 300, sync: true } } });
+  t.after(() => server.close());
+  await eventually(() => server.live().latest !== undefined);
+  const early = await openStream(new URL('stream', url));
+  await sleep(450);
+  const late = await openStream(new URL('stream', url));
+  const [lateFirst] = await late.reader.waitFor(1);
+  assert.equal(lateFirst!.body.toString(), early.reader.parts.at(-1)!.body.toString(), 'the newcomer sees the current document at once');
+  await sleep(700);
+  const earlyTail = early.reader.parts.slice(-2);
+  const lateTail = late.reader.parts.slice(-2);
+  assert.deepEqual(lateTail.map((p) => p.body.toString()), earlyTail.map((p) => p.body.toString()));
+  lateTail.forEach((part, i) => assert.ok(Math.abs(part.receivedAt - earlyTail[i]!.receivedAt) < 50, 'same moment'));
+  assert.deepEqual([...new Set(early.reader.parts.map((p) => p.body.toString()))].sort(), ['one', 'three', 'two']);
+  early.close();
+  late.close();
+});
