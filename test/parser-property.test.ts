@@ -130,3 +130,29 @@ test('round trip through camera-style encodings (LF, no dashes, a dashed boundar
     { numRuns: 400 },
   );
 });
+
+/** Cut positions around each boundary in the input (where delimiter lines are), and anywhere. */
+function cutsNearBoundaries(input: Uint8Array) {
+  const found: number[] = [];
+  for (let i = indexOfBytes(input, CORE); i !== -1; i = indexOfBytes(input, CORE, i + 1)) found.push(i);
+  const near = fc.tuple(fc.nat(), fc.integer({ min: -8, max: CORE.length + 4 })).map(([k, delta]) => Math.min(input.length, Math.max(0, (found[k % Math.max(1, found.length)] ?? 0) + delta)));
+  return fc.uniqueArray(fc.oneof(near, near, fc.integer({ min: 0, max: input.length })), { maxLength: 6 }).map((cuts) => cuts.sort((a, b) => a - b));
+}
+
+test('round trip of large bodies in large chunks cut around delimiter lines (the set-aside and chunk-junction paths)', () => {
+  const bigPart = fc.record({
+    contentType: fc.constant('image/jpeg'),
+    withLength: fc.boolean(),
+    extra: fc.constant([] as Array<[string, string]>),
+    body: fc.array(fc.oneof(fc.uint8Array({ minLength: 500, maxLength: 9000 }), fc.constantFrom(...nearMisses).map(utf8)), { minLength: 1, maxLength: 12 })
+      .map((pieces) => Uint8Array.from(pieces.flatMap((p) => [...p]))),
+  }).filter((part) => part.withLength || indexOfBytes(part.body, CORE) === -1);
+  fc.assert(
+    fc.property(styleArbitrary.chain((style) => fc.tuple(fc.constant(style), fc.array(bigPart.filter((p) => style.eol === '\r\n' || p.withLength || p.body.at(-1) !== 0x0d), { minLength: 1, maxLength: 4 }))), ([style, parts]) => {
+      const input = encodeStyled(parts, style);
+      const declared = style.declared === 'dashed' ? `--${BOUNDARY}` : BOUNDARY;
+      fc.assert(fc.property(cutsNearBoundaries(input), (cuts) => check(parts, declared, input, cuts)), { numRuns: 20, endOnFailure: true });
+    }),
+    { numRuns: 150, endOnFailure: true },
+  );
+});

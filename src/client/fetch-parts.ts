@@ -1,6 +1,7 @@
 import { ServerPushError } from '../errors.ts';
 import { multipartBoundary } from '../protocol/content-type.ts';
-import type { MultipartLimits, MultipartPart } from '../protocol/parser.ts';
+import type { MultipartLimits } from '../protocol/parser.ts';
+import type { MultipartPart } from '../protocol/part.ts';
 import { readParts } from '../protocol/read-parts.ts';
 
 /** The server answered with a status other than 2xx; `status` is that status. */

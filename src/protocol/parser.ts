@@ -1,17 +1,7 @@
 import { LimitExceededError, ServerPushError } from '../errors.ts';
 import { createSearch, utf8, type ByteSearch } from './bytes.ts';
 import { contentLengthOf, parseHeaderBlock, type PartHeaderFields } from './headers.ts';
-
-/** One part of a multipart stream, as received. */
-export interface MultipartPart {
-  /** Header fields by lower-case name, e.g. `headers['content-type']`. */
-  headers: PartHeaderFields;
-  /**
-   * The body. It may be a view into a chunk you pushed (no copy): do not reuse or modify a chunk
-   * after pushing it.
-   */
-  body: Uint8Array;
-}
+import { ReceivedPart, type MultipartPart } from './part.ts';
 
 /** Limits of {@link MultipartParser}; exceeding one throws a {@link LimitExceededError}. */
 export interface MultipartLimits {
@@ -38,17 +28,16 @@ export const DEFAULT_LIMITS: Readonly<Required<MultipartLimits>> = Object.freeze
 
 const LF = 0x0a, CR = 0x0d, DASH = 0x2d, SPACE = 0x20, TAB = 0x09;
 const NEED_MORE = -1, NO_MATCH = -2;
-// States. SEEK: looking for a delimiter line (preamble, or junk after a wrong Content-Length).
+// States. SEEK: looking for a delimiter line (the preamble, or junk after a wrong Content-Length).
 const SEEK = 0, HEADERS = 1, BODY_LENGTH = 2, BODY_SCAN = 3, AFTER_BODY = 4, DONE = 5;
 const EMPTY = new Uint8Array(0);
-
-function isWhitespace(byte: number | undefined): boolean {
-  return byte === CR || byte === LF || byte === SPACE || byte === TAB;
-}
+/** Body bytes are set aside as views once this many are at hand, so tiny chunks make few views. */
+const MIN_PIECE = 1024;
 
 /**
  * An incremental, tolerant parser of a multipart body (`multipart/x-mixed-replace` and any other
  * `multipart/*`). Push chunks of any size; each call returns the parts completed by that chunk.
+ * Bodies are never copied while parsing: a part's `chunks` are views into the pushed chunks.
  *
  * A part is returned the moment it is complete: at exactly its Content-Length when it has one, or
  * else as soon as the delimiter line after it has arrived — never held until the next part begins.
@@ -71,12 +60,16 @@ export class MultipartParser {
   readonly limits: Readonly<Required<MultipartLimits>>;
   /** Parts whose Content-Length proved wrong (see the class description). */
   contentLengthMismatches = 0;
+  /** The boundary without leading dashes: what is searched for. */
   private readonly core: Uint8Array;
   private readonly find: ByteSearch;
+  /** Most dashes before the boundary on a delimiter line: the declared ones, two more, and slack. */
+  private readonly maxDashes: number;
+  /** Unconsumed input is `buf[start, tail)`; `buf` is a pushed chunk, or ours when `owned`. */
   private buf: Uint8Array = EMPTY;
   private start = 0;
   private tail = 0;
-  /** True when `buf` is ours and bytes may be appended after `end` (never before: bodies are views). */
+  /** True when `buf` is ours and bytes may be appended after `tail` (never before: parts are views). */
   private owned = false;
   private state = SEEK;
   private scanFrom = 0;
@@ -88,10 +81,10 @@ export class MultipartParser {
   private closing = false;
   private fields: PartHeaderFields = {};
   private length = 0;
-  private bodyStart = 0;
-  /** A Content-Length body larger than the bytes at hand, filled by later chunks. */
-  private pending: Uint8Array | undefined;
-  private filled = 0;
+  /** The body of the part being read: views set aside from earlier chunks, and their length. */
+  private pieces: Uint8Array[] = [];
+  private piecesLength = 0;
+  private junction: Uint8Array | undefined;
   private out: MultipartPart[] = [];
 
   constructor(boundary: string, limits: MultipartLimits = {}) {
@@ -100,10 +93,11 @@ export class MultipartParser {
     }
     this.boundary = boundary;
     this.limits = Object.freeze({ ...DEFAULT_LIMITS, ...limits });
-    // Match the boundary without its leading dashes, and accept any dashes before it on the line:
+    // Match the boundary without its leading dashes, and accept dashes before it on the line:
     // `--B`, `B` (cameras that omit the dashes), and `----B` for a declared `--B`.
-    const core = boundary.replace(/^-+/, '');
-    this.core = utf8(core === '' ? boundary : core);
+    const core = boundary.replace(/^-+/, '') || boundary;
+    this.core = utf8(core);
+    this.maxDashes = boundary.length - core.length + 4;
     this.find = createSearch(this.core);
     this.seekLimit = this.limits.maxPreambleBytes;
   }
@@ -118,17 +112,7 @@ export class MultipartParser {
     if (this.state === DONE || chunk.length === 0) return [];
     // A plain Uint8Array view, so that bodies are Uint8Array and not a subclass (e.g. Buffer).
     if (chunk.constructor !== Uint8Array) chunk = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    if (this.pending !== undefined) {
-      const n = Math.min(chunk.length, this.pending.length - this.filled);
-      this.pending.set(n === chunk.length ? chunk : chunk.subarray(0, n), this.filled);
-      this.filled += n;
-      if (this.filled < this.pending.length) return [];
-      this.emit(this.pending);
-      this.pending = undefined;
-      this.state = AFTER_BODY;
-      chunk = chunk.subarray(n);
-    }
-    if (chunk.length > 0) this.append(chunk);
+    this.append(chunk);
     this.run();
     return this.take();
   }
@@ -141,11 +125,12 @@ export class MultipartParser {
   end(): MultipartPart[] {
     if (this.state === DONE) return this.take();
     this.ended = true;
-    if (this.pending === undefined) this.run();
+    this.run();
     const state = this.state;
     this.state = DONE;
-    if (this.pending !== undefined || state === BODY_LENGTH || state === BODY_SCAN || (state === HEADERS && this.start < this.tail)) {
-      throw new ServerPushError('SP_ERR_INCOMPLETE_PART', `the stream ended inside a part${this.pending ? ` (${this.filled} of ${this.pending.length} bytes)` : ''}`);
+    if (state === BODY_LENGTH || state === BODY_SCAN || (state === HEADERS && this.start < this.tail)) {
+      const got = this.piecesLength + this.tail - this.start;
+      throw new ServerPushError('SP_ERR_INCOMPLETE_PART', `the stream ended inside a part${state === BODY_LENGTH ? ` (${got} of ${this.length} bytes)` : ''}`);
     }
     if (state === SEEK && !this.sawDelimiter && this.start < this.tail) {
       throw new ServerPushError('SP_ERR_NO_DELIMITER', `the stream ended without a delimiter line for boundary ${JSON.stringify(this.boundary)}`);
@@ -159,14 +144,36 @@ export class MultipartParser {
     return out;
   }
 
-  private emit(body: Uint8Array): void {
-    this.out.push({ headers: this.fields, body });
+  /** Completes the current part with `last`, the end of its body. */
+  private emit(last: Uint8Array): void {
+    const { pieces } = this;
+    if (pieces.length === 0) {
+      this.out.push(new ReceivedPart(this.fields, [last], last.length));
+      return;
+    }
+    if (last.length > 0) pieces.push(last);
+    this.out.push(new ReceivedPart(this.fields, pieces, this.piecesLength + last.length));
+    this.pieces = [];
+    this.piecesLength = 0;
+  }
+
+  /** Sets `buf[start, to)` aside as part of the body (a view, no copy). */
+  private setAside(to: number): void {
+    this.pieces.push(this.buf.subarray(this.start, to));
+    this.piecesLength += to - this.start;
+    this.start = to;
+    if (this.scanFrom < to) this.scanFrom = to;
   }
 
   private append(chunk: Uint8Array): void {
     const live = this.tail - this.start;
-    if (live === 0) {
-      this.rebase(-this.start);
+    // A few body bytes held over from the last chunk: set them aside rather than copy the new
+    // chunk after them, when they surely are body (no delimiter line can span the two chunks).
+    if (live > 0 && live <= MIN_PIECE && chunk.length >= 4 * MIN_PIECE) {
+      if ((this.state === BODY_LENGTH && this.piecesLength + live < this.length) || (this.state === BODY_SCAN && this.canSkipJoin(chunk))) this.setAside(this.tail);
+    }
+    if (this.tail === this.start) {
+      this.scanFrom -= this.start;
       this.buf = chunk;
       this.start = 0;
       this.tail = chunk.length;
@@ -176,11 +183,11 @@ export class MultipartParser {
       this.tail += chunk.length;
     } else {
       // Grow into a new buffer (doubling, so appends are amortized O(1) per byte); never compact
-      // in place, since earlier bodies may be views into the old one.
-      const next = new Uint8Array(Math.max(2 * (live + chunk.length), 65536));
+      // in place, since parts already returned may be views into the old one.
+      const next = new Uint8Array(Math.max(2 * (live + chunk.length), 4096));
       next.set(this.buf.subarray(this.start, this.tail));
       next.set(chunk, live);
-      this.rebase(-this.start);
+      this.scanFrom -= this.start;
       this.buf = next;
       this.start = 0;
       this.tail = live + chunk.length;
@@ -188,9 +195,19 @@ export class MultipartParser {
     }
   }
 
-  private rebase(delta: number): void {
-    this.scanFrom += delta;
-    this.bodyStart += delta;
+  /**
+   * In a body without Content-Length: true when the few bytes held and the start of `chunk` hold
+   * no boundary, so that no delimiter line spans the two and the chunk can be scanned in place.
+   */
+  private canSkipJoin(chunk: Uint8Array): boolean {
+    const live = this.tail - this.start;
+    const reach = this.core.length + this.maxDashes + 2;
+    this.junction ??= new Uint8Array(MIN_PIECE + reach);
+    this.junction.set(this.buf.subarray(this.start, this.tail));
+    this.junction.set(chunk.subarray(0, reach), live);
+    // A match past live + reach is left over from an earlier junction; the first one decides.
+    const i = this.find(this.junction, 0);
+    return i === -1 || i + this.core.length > live + reach;
   }
 
   /** Marks `buf[start, to)` consumed; lets go of the buffer once it is all consumed. */
@@ -199,7 +216,7 @@ export class MultipartParser {
     this.scanFrom = to;
     if (to === this.tail) {
       this.buf = EMPTY;
-      this.start = this.tail = this.scanFrom = this.bodyStart = 0;
+      this.start = this.tail = this.scanFrom = 0;
       this.owned = false;
     }
   }
@@ -224,25 +241,32 @@ export class MultipartParser {
     return i === -1 || i + this.core.length > this.tail ? -1 : i;
   }
 
+  /** The start of the line of a boundary found at `i`: before up to `maxDashes` dashes, not before `floor`. */
+  private lineStart(i: number, floor: number): number {
+    let j = i;
+    while (j > floor && this.buf[j - 1] === DASH && i - j < this.maxDashes) j--;
+    return j;
+  }
+
   /**
    * Matches the rest of a delimiter line after the boundary at `p`: an optional `--` (closing),
    * spaces or tabs, and CRLF or LF (or the end of the input, after {@link end}). Returns the
    * index after the line, NEED_MORE or NO_MATCH; sets `closing`.
    */
   private matchLineEnd(p: number): number {
-    const { buf, tail: end } = this;
+    const { buf, tail } = this;
     this.closing = false;
-    if (p < end && buf[p] === DASH) {
-      if (p + 1 >= end) return this.ended ? NO_MATCH : NEED_MORE;
+    if (p < tail && buf[p] === DASH) {
+      if (p + 1 >= tail) return this.ended ? NO_MATCH : NEED_MORE;
       if (buf[p + 1] !== DASH) return NO_MATCH;
       this.closing = true;
       p += 2;
     }
-    while (p < end && (buf[p] === SPACE || buf[p] === TAB)) p++;
-    if (p >= end) return this.ended ? end : NEED_MORE;
+    while (p < tail && (buf[p] === SPACE || buf[p] === TAB)) p++;
+    if (p >= tail) return this.ended ? tail : NEED_MORE;
     if (buf[p] === LF) return p + 1;
     if (buf[p] !== CR) return NO_MATCH;
-    if (p + 1 >= end) return this.ended ? end : NEED_MORE;
+    if (p + 1 >= tail) return this.ended ? tail : NEED_MORE;
     return buf[p + 1] === LF ? p + 2 : NO_MATCH;
   }
 
@@ -255,17 +279,15 @@ export class MultipartParser {
   }
 
   private seek(): boolean {
-    const { buf, core } = this;
     for (;;) {
       const i = this.findCore(this.scanFrom);
       if (i === -1) {
-        this.scanFrom = Math.max(this.scanFrom, this.tail - core.length + 1);
+        this.scanFrom = Math.max(this.scanFrom, this.tail - this.core.length + 1);
         break;
       }
-      let j = i;
-      while (j > this.start && buf[j - 1] === DASH) j--;
-      if (j === this.start ? this.seekAtLineStart : buf[j - 1] === LF) {
-        const next = this.matchLineEnd(i + core.length);
+      const j = this.lineStart(i, this.start);
+      if (j === this.start ? this.seekAtLineStart : this.buf[j - 1] === LF) {
+        const next = this.matchLineEnd(i + this.core.length);
         if (next === NEED_MORE) {
           this.scanFrom = i;
           break;
@@ -275,18 +297,18 @@ export class MultipartParser {
       this.scanFrom = i + 1;
     }
     if (this.tail - this.start > this.seekLimit) {
-      const what = this.sawDelimiter ? 'after a part whose Content-Length was wrong' : 'at the start of the stream (maxPreambleBytes)';
-      throw new LimitExceededError(this.sawDelimiter ? 'SP_ERR_PART_TOO_LARGE' : 'SP_ERR_NO_DELIMITER', `no delimiter line for boundary ${JSON.stringify(this.boundary)} in ${this.seekLimit} bytes ${what}`, this.seekLimit);
+      const after = this.sawDelimiter ? 'after a part whose Content-Length was wrong' : 'at the start of the stream (maxPreambleBytes)';
+      throw new LimitExceededError(this.sawDelimiter ? 'SP_ERR_PART_TOO_LARGE' : 'SP_ERR_NO_DELIMITER', `no delimiter line for boundary ${JSON.stringify(this.boundary)} in ${this.seekLimit} bytes ${after}`, this.seekLimit);
     }
     return false;
   }
 
   private readHeaders(): boolean {
-    const { buf, tail: end } = this;
+    const { buf, tail } = this;
     let s = this.start;
-    while (s < end && (buf[s] === CR || buf[s] === LF)) s++;
-    if (s === end) {
-      this.consume(end);
+    while (s < tail && (buf[s] === CR || buf[s] === LF)) s++;
+    if (s === tail) {
+      this.consume(tail);
       return false;
     }
     this.start = s;
@@ -295,8 +317,8 @@ export class MultipartParser {
     for (;;) {
       const lf = buf.indexOf(LF, p);
       // The block ends at an empty line: LF LF or LF CR LF.
-      if (lf === -1 || lf >= end || lf + 1 >= end || (buf[lf + 1] === CR && lf + 2 >= end)) {
-        this.scanFrom = lf === -1 || lf >= end ? end : lf;
+      if (lf === -1 || lf >= tail || lf + 1 >= tail || (buf[lf + 1] === CR && lf + 2 >= tail)) {
+        this.scanFrom = lf === -1 || lf >= tail ? tail : lf;
         if (this.scanFrom - s > max) break;
         return false;
       }
@@ -310,7 +332,6 @@ export class MultipartParser {
       const length = contentLengthOf(this.fields);
       if (length !== undefined && length > this.limits.maxPartBytes) throw this.partTooLarge(`Content-Length ${length}`);
       this.consume(after);
-      this.bodyStart = this.start;
       this.length = length ?? 0;
       this.state = length !== undefined && this.trustLength ? BODY_LENGTH : BODY_SCAN;
       return true;
@@ -325,67 +346,78 @@ export class MultipartParser {
 
   private readBodyByLength(): boolean {
     const available = this.tail - this.start;
-    if (available >= this.length) {
-      this.emit(this.buf.subarray(this.start, this.start + this.length));
-      this.consume(this.start + this.length);
+    const needed = this.length - this.piecesLength;
+    if (available >= needed) {
+      this.emit(this.buf.subarray(this.start, this.start + needed));
+      this.consume(this.start + needed);
       this.state = AFTER_BODY;
       return true;
     }
-    if (this.ended) return false;
-    // Copy what is here into a body of the announced size; later chunks are copied in directly.
-    this.pending = new Uint8Array(this.length);
-    this.pending.set(this.buf.subarray(this.start, this.tail));
-    this.filled = available;
-    this.consume(this.tail);
+    if (available >= MIN_PIECE) this.setAside(this.tail);
     return false;
   }
 
   private readBodyByDelimiter(): boolean {
-    const { buf, core, bodyStart } = this;
+    const { buf, core } = this;
+    const bodyStart = this.start;
+    // Bytes before this are surely body: a delimiter line still to come starts after it.
+    let surelyBody = this.tail - (core.length - 1) - this.maxDashes - 2;
+    let waiting = false;
     for (;;) {
       const i = this.findCore(this.scanFrom);
       if (i === -1) {
         this.scanFrom = Math.max(this.scanFrom, this.tail - core.length + 1);
         break;
       }
-      let j = i;
-      while (j > bodyStart && buf[j - 1] === DASH) j--;
-      // The line break before the delimiter belongs to the delimiter (RFC 2046 §5.1.1).
-      let bodyEnd = j === bodyStart ? bodyStart : buf[j - 1] === LF ? j - 1 : -1;
+      const j = this.lineStart(i, bodyStart);
+      // The line break before the delimiter belongs to the delimiter (RFC 2046 §5.1.1). Right after
+      // the header block (nothing set aside yet), the delimiter may follow with no line break.
+      let bodyEnd = j === bodyStart && this.pieces.length === 0 ? bodyStart : j > bodyStart && buf[j - 1] === LF ? j - 1 : -1;
       if (bodyEnd > bodyStart && buf[bodyEnd - 1] === CR) bodyEnd--;
       if (bodyEnd !== -1) {
         const next = this.matchLineEnd(i + core.length);
         if (next === NEED_MORE) {
           this.scanFrom = i;
+          surelyBody = Math.min(surelyBody, bodyEnd);
+          waiting = true;
           break;
         }
         if (next !== NO_MATCH) {
-          if (bodyEnd - bodyStart > this.limits.maxPartBytes) throw this.partTooLarge(`${bodyEnd - bodyStart} bytes`);
+          const size = this.piecesLength + bodyEnd - bodyStart;
+          if (size > this.limits.maxPartBytes) throw this.partTooLarge(`${size} bytes`);
           this.emit(buf.subarray(bodyStart, bodyEnd));
           return this.afterDelimiter(next);
         }
       }
       this.scanFrom = i + 1;
     }
+    // A delimiter line still to come starts after a line feed: with none among the last bytes
+    // (most chunks of a binary body), all the bytes at hand are body.
+    if (!waiting) {
+      let lf = Math.max(surelyBody, bodyStart);
+      while (lf < this.tail && buf[lf] !== LF) lf++;
+      // Keep a CR that may come before the LF (the last byte, when the LF is still to come).
+      surelyBody = lf > bodyStart && buf[lf - 1] === CR ? lf - 1 : lf;
+    }
+    if (surelyBody - bodyStart >= MIN_PIECE) this.setAside(surelyBody);
     // Room for the line end and a delimiter line that has begun to arrive.
-    if (this.tail - bodyStart > this.limits.maxPartBytes + core.length + 64) throw this.partTooLarge('no delimiter yet');
+    if (this.piecesLength + this.tail - this.start > this.limits.maxPartBytes + core.length + this.maxDashes + 64) throw this.partTooLarge('no delimiter yet');
     return false;
   }
 
   /** After a body framed by Content-Length: whitespace, then a delimiter line, or else the length was wrong. */
   private checkAfterBody(): boolean {
-    const { buf, tail: end, core } = this;
+    const { buf, tail, core } = this;
     let p = this.start;
-    while (p < end && isWhitespace(buf[p])) p++;
-    if (p === end) {
-      this.consume(end);
+    while (p < tail && (buf[p] === CR || buf[p] === LF || buf[p] === SPACE || buf[p] === TAB)) p++;
+    if (p === tail) {
+      this.consume(tail);
       return false;
     }
     this.consume(p);
-    while (p < end && buf[p] === DASH) p++;
+    while (p < tail && buf[p] === DASH && p - this.start < this.maxDashes) p++;
     let next = NEED_MORE;
-    for (let k = 0; k < core.length; k++) {
-      if (p + k >= end) break;
+    for (let k = 0; k < core.length && p + k < tail; k++) {
       if (buf[p + k] !== core[k]) {
         next = NO_MATCH;
         break;
@@ -394,7 +426,7 @@ export class MultipartParser {
     }
     if (next >= 0) return this.afterDelimiter(next);
     // A delimiter that has begun to arrive (or was cut short by the end of the input).
-    if (next === NEED_MORE && (this.ended || end - this.start <= core.length + this.limits.maxHeaderBytes)) return false;
+    if (next === NEED_MORE && (this.ended || tail - this.start <= core.length + this.maxDashes + 64)) return false;
     this.contentLengthMismatches++;
     this.trustLength = false;
     this.state = SEEK;

@@ -1,5 +1,6 @@
 import { multipartBoundary } from './content-type.ts';
-import { MultipartParser, type MultipartLimits, type MultipartPart } from './parser.ts';
+import { MultipartParser, type MultipartLimits } from './parser.ts';
+import type { MultipartPart } from './part.ts';
 
 /**
  * Bytes to read parts from: a web `ReadableStream`, a fetch `Response` (its body), or any

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { MultipartParser, type MultipartLimits, type MultipartPart } from '../../src/protocol/parser.ts';
+import { MultipartParser, type MultipartLimits } from '../../src/protocol/parser.ts';
+import type { MultipartPart } from '../../src/protocol/part.ts';
 
 export const FIXTURES = new URL('../fixtures/', import.meta.url);
 
