@@ -9,6 +9,8 @@ export type PipeFormat = 'auto' | 'mjpeg' | 'multipart';
 
 /** At most one warning per this many ms per stream; the others are counted into the next one. */
 const WARN_EVERY_MS = 1000;
+/** How far into a pipe's input its format is looked for. */
+const DETECT_LIMIT = 64 * 1024;
 
 /** Logs refused frames and junk without flooding the log when a source goes bad at 30 fps. */
 export class WarningThrottle {
@@ -90,18 +92,25 @@ export class FrameFeed {
     return all;
   }
 
+  /**
+   * Finds what the input is: the first JPEG start (FF D8 FF) or multipart delimiter line (`--`
+   * at a line start) within the first 64 KiB. Bytes before it are junk, dropped with a warning.
+   */
   private detect(chunk: Uint8Array): Uint8Array {
     const all = this.gather(chunk);
-    let i = 0;
-    while (i < all.length && (all[i] === 0x0d || all[i] === 0x0a || all[i] === 0x20)) i++;
-    if (all.length - i < 2) {
-      this.head = all;
-      return all;
+    for (let i = 0; i + 2 < all.length; i++) {
+      const jpeg = all[i] === 0xff && all[i + 1] === 0xd8 && all[i + 2] === 0xff;
+      const multipart = all[i] === 0x2d && all[i + 1] === 0x2d && (i === 0 || all[i - 1] === 0x0a);
+      if (!jpeg && !multipart) continue;
+      this.format = jpeg ? 'mjpeg' : 'multipart';
+      if (i > 0) this.warnings.warn('SP_ERR_INVALID_FRAME', `dropped ${i} bytes before the first ${jpeg ? 'image' : 'delimiter'}`);
+      this.head = new Uint8Array(0);
+      return all.subarray(i);
     }
-    if (all[i] === 0xff && all[i + 1] === 0xd8) this.format = 'mjpeg';
-    else if (all[i] === 0x2d && all[i + 1] === 0x2d) this.format = 'multipart';
-    else throw new ServerPushError('SP_ERR_SOURCE_FAILED', `input is neither JPEG (FF D8) nor multipart (--boundary): starts with ${[...all.subarray(i, i + 8)].map((b) => b.toString(16).padStart(2, '0')).join(' ')}`);
-    this.head = new Uint8Array(0);
+    if (all.length > DETECT_LIMIT) {
+      throw new ServerPushError('SP_ERR_SOURCE_FAILED', `input is neither JPEG (FF D8 FF) nor multipart (--boundary) in its first ${DETECT_LIMIT} bytes`);
+    }
+    this.head = all;
     return all;
   }
 

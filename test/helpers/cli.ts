@@ -33,9 +33,16 @@ export interface RunningServer {
 }
 
 /** Starts `serverpush serve …` and resolves once it listens (its log line gives the URL). */
-export async function startCli(args: string[], options: { prefix?: string[] } = {}): Promise<RunningServer> {
+export async function startCli(args: string[], options: { prefix?: string[]; stdin?: string } = {}): Promise<RunningServer> {
   const [command, ...rest] = [...(options.prefix ?? []), process.execPath, CLI, 'serve', ...args];
-  const child = spawn(command!, rest, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(command!, rest, { stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'] });
+  // With `stdin`, a shell command (in its own process group) whose output feeds the server.
+  const producer = options.stdin === undefined ? undefined : spawn('sh', ['-c', options.stdin], { stdio: ['ignore', 'pipe', 'ignore'], detached: true });
+  if (producer) {
+    producer.stdout!.pipe(child.stdin!);
+    child.stdin!.on('error', () => {});
+    child.once('exit', () => { try { process.kill(-producer.pid!, 'SIGKILL'); } catch { /* gone */ } });
+  }
   let stderr = '';
   child.stderr!.setEncoding('utf8');
   const url = await new Promise<URL>((resolve, reject) => {
