@@ -95,7 +95,19 @@ export function parseHeaderBlock(bytes: Uint8Array, start: number, end: number):
 export function contentLengthOf(fields: PartHeaderFields): number | undefined {
   const raw = fields['content-length'];
   if (raw === undefined) return undefined;
-  if (/^\d{1,15}$/.test(raw)) return Number(raw);
+  // The usual case, without a regular expression: 1 to 15 digits.
+  if (raw.length > 0 && raw.length <= 15) {
+    let value = 0;
+    for (let i = 0; i < raw.length; i++) {
+      const digit = raw.charCodeAt(i) - 48;
+      if (digit < 0 || digit > 9) {
+        value = -1;
+        break;
+      }
+      value = value * 10 + digit;
+    }
+    if (value >= 0) return value;
+  }
   let length: number | undefined;
   for (const item of raw.split(',')) {
     const text = item.trim();

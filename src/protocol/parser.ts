@@ -313,30 +313,39 @@ export class MultipartParser {
     }
     this.start = s;
     const max = this.limits.maxHeaderBytes;
+    // The block ends at an empty line: LF LF or LF CR LF. (A plain loop: header blocks are short.)
     let p = Math.max(this.scanFrom, s);
-    for (;;) {
-      const lf = buf.indexOf(LF, p);
-      // The block ends at an empty line: LF LF or LF CR LF.
-      if (lf === -1 || lf >= tail || lf + 1 >= tail || (buf[lf + 1] === CR && lf + 2 >= tail)) {
-        this.scanFrom = lf === -1 || lf >= tail ? tail : lf;
-        if (this.scanFrom - s > max) break;
-        return false;
+    let lf = -1;
+    let after = -1;
+    for (; p < tail; p++) {
+      if (buf[p] !== LF) continue;
+      if (p + 1 >= tail || (buf[p + 1] === CR && p + 2 >= tail)) break;
+      if (buf[p + 1] === LF) after = p + 2;
+      else if (buf[p + 1] === CR && buf[p + 2] === LF) after = p + 3;
+      if (after !== -1) {
+        lf = p;
+        break;
       }
-      const after = buf[lf + 1] === LF ? lf + 2 : buf[lf + 1] === CR && buf[lf + 2] === LF ? lf + 3 : -1;
-      if (after === -1) {
-        p = lf + 1;
-        continue;
-      }
-      if (after - s > max) break;
-      this.fields = parseHeaderBlock(buf, s, lf);
-      const length = contentLengthOf(this.fields);
-      if (length !== undefined && length > this.limits.maxPartBytes) throw this.partTooLarge(`Content-Length ${length}`);
-      this.consume(after);
-      this.length = length ?? 0;
-      this.state = length !== undefined && this.trustLength ? BODY_LENGTH : BODY_SCAN;
-      return true;
     }
-    throw new LimitExceededError('SP_ERR_HEADERS_TOO_LARGE', `a part's header block is over ${max} bytes (maxHeaderBytes)`, max);
+    if (after === -1) {
+      // Not yet: look again from the last line feed, which may begin the empty line.
+      this.scanFrom = p;
+      if (p - s > max) throw this.headersTooLarge();
+      return false;
+    }
+    if (after - s > max) throw this.headersTooLarge();
+    this.fields = parseHeaderBlock(buf, s, lf);
+    const length = contentLengthOf(this.fields);
+    if (length !== undefined && length > this.limits.maxPartBytes) throw this.partTooLarge(`Content-Length ${length}`);
+    this.consume(after);
+    this.length = length ?? 0;
+    this.state = length !== undefined && this.trustLength ? BODY_LENGTH : BODY_SCAN;
+    return true;
+  }
+
+  private headersTooLarge(): LimitExceededError {
+    const max = this.limits.maxHeaderBytes;
+    return new LimitExceededError('SP_ERR_HEADERS_TOO_LARGE', `a part's header block is over ${max} bytes (maxHeaderBytes)`, max);
   }
 
   private partTooLarge(what: string): LimitExceededError {
