@@ -17,6 +17,17 @@ export function streamHeaders(boundary: string): Record<string, string> {
 }
 
 /**
+ * Drops a response's connection at once. `stalled`: with a TCP reset, so that the kernel discards
+ * the megabytes it may still hold for a client that stopped reading (a plain close keeps them
+ * queued until the peer goes away).
+ */
+function dropResponse(res: ServerResponse, reason?: 'stalled'): void {
+  const socket = res.socket;
+  if (reason === 'stalled' && socket && !socket.destroyed) socket.resetAndDestroy();
+  else res.destroy();
+}
+
+/**
  * One multipart/x-mixed-replace response on Node's `http`: writes each batch of bytes as one
  * write to the socket, counts what was written, and ties an `AbortSignal` to the client going away.
  */
@@ -93,9 +104,9 @@ export class NodeMultipartResponse {
     this.res.end();
   }
 
-  /** Drops the connection at once. */
-  destroy(): void {
-    this.res.destroy();
+  /** Drops the connection at once (see {@link dropResponse}). */
+  destroy(reason?: 'stalled'): void {
+    dropResponse(this.res, reason);
   }
 }
 
@@ -143,7 +154,7 @@ export class NodeLiveSink implements LiveSink {
     this.res.on('drain', listener);
   }
 
-  destroy(): void {
-    this.res.destroy();
+  destroy(reason?: 'stalled'): void {
+    dropResponse(this.res, reason);
   }
 }

@@ -158,6 +158,14 @@ export class LiveStream extends EventEmitter {
     return subscriber;
   }
 
+  /**
+   * Someone asked for this stream (a viewer or a snapshot), even if it could not be served yet:
+   * a paused source (an idle relay) takes it as a reason to start pulling. Emits `'demand'`.
+   */
+  demand(): void {
+    this.emit('demand');
+  }
+
   /** Drops every viewer (server shutdown). */
   closeViewers(): void {
     for (const subscriber of this.subscribers) subscriber.close();

@@ -9,8 +9,11 @@ export interface LiveSink {
   onDrain(listener: () => void): void;
   /** Aborted when the viewer goes away. */
   readonly signal: AbortSignal;
-  /** Drops the viewer. */
-  destroy(): void;
+  /**
+   * Drops the viewer. `stalled`: it stopped reading, so discard what the kernel still holds for
+   * it (a TCP reset) instead of keeping megabytes queued for a peer that takes nothing.
+   */
+  destroy(reason?: 'stalled'): void;
 }
 
 export interface SubscriberOptions {
@@ -103,7 +106,7 @@ export class Subscriber {
       this.busy = true;
       this.stallTimer ??= setTimeout(() => {
         this.options.onStall(this);
-        this.sink.destroy();
+        this.sink.destroy('stalled');
       }, this.options.stallTimeoutMs);
     }
   }

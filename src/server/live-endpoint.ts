@@ -24,6 +24,7 @@ export class LiveEndpoint implements Endpoint {
   constructor(readonly name: string, readonly live: LiveStream, private readonly source: Source | undefined, private readonly ctx: EndpointContext) {}
 
   private refuse(res: ServerResponse): boolean {
+    this.live.demand();
     const problem = this.live.unavailable();
     if (!problem) return false;
     sendError(res, 503, problem.code, problem.message, { 'Retry-After': '1' });

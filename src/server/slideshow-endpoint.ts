@@ -63,7 +63,7 @@ export class SlideshowEndpoint implements Endpoint {
       if ((await played) === 'stalled') {
         counters.droppedClients++;
         logger.warn('SP_ERR_SLOW_CLIENT', `dropped client ${client} (${req.socket.remoteAddress}): it took no data for ${this.options.stallTimeoutMs} ms`);
-        sink.destroy();
+        sink.destroy('stalled');
       }
     } finally {
       this.plays.delete(played);

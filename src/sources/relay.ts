@@ -24,7 +24,8 @@ export interface RelaySourceOptions {
  * Re-serves another server's multipart/x-mixed-replace stream (an IP camera, mjpg-streamer,
  * another serverpush) over one upstream connection, whatever the number of viewers. Reconnects
  * with backoff; pulls only while someone watches (after `idleTimeoutMs` without viewers it
- * disconnects, and the next viewer reconnects it).
+ * disconnects, and stops retrying a failing upstream; the next request for the stream — a viewer
+ * or a snapshot — starts it again).
  */
 export class RelaySource implements Source {
   private readonly stopped = new AbortController();
@@ -46,7 +47,7 @@ export class RelaySource implements Source {
     const warnings = new WarningThrottle(logger, `stream ${stream.name} (relay ${this.url}): `);
     while (!this.stopped.signal.aborted) {
       if (idleMs > 0 && stream.viewers === 0 && this.connections > 0) {
-        logger.info(`stream ${stream.name}: nobody watches; relay paused until a viewer comes`);
+        logger.info(`stream ${stream.name}: nobody watches; relay paused until someone asks for the stream`);
         await waitForViewer(stream, this.stopped.signal);
         if (this.stopped.signal.aborted) break;
       }
@@ -100,12 +101,18 @@ export class RelaySource implements Source {
   }
 }
 
+/** Resolves when someone watches or asks for the stream (a refused viewer, a snapshot). */
 async function waitForViewer(stream: LiveStream, signal: AbortSignal): Promise<void> {
-  while (stream.viewers === 0 && !signal.aborted) {
-    try {
-      await once(stream, 'viewers', { signal });
-    } catch {
-      return;
-    }
+  if (stream.viewers > 0 || signal.aborted) return;
+  const wake = new AbortController();
+  const onAbort = () => wake.abort();
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    await Promise.race([once(stream, 'viewers', { signal: wake.signal }), once(stream, 'demand', { signal: wake.signal })]);
+  } catch {
+    // stopped
+  } finally {
+    wake.abort();
+    signal.removeEventListener('abort', onAbort);
   }
 }
