@@ -140,9 +140,13 @@ export class ServerPushServer extends EventEmitter {
     this.stop.abort();
     const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
     this.http.closeIdleConnections();
+    const deadline = performance.now() + graceMs;
     const timer = setTimeout(() => this.http.closeAllConnections(), graceMs);
     await Promise.allSettled([...this.endpoints.values()].map((endpoint) => endpoint.close()));
-    this.http.closeIdleConnections();
+    // Each stream response closes once its last bytes went out; what is left after that is idle
+    // or never sent a request (clients open spare connections), and needs no grace.
+    while (this.status.clients > 0 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    this.http.closeAllConnections();
     await closed;
     clearTimeout(timer);
   }
