@@ -123,3 +123,42 @@ test('headless Chromium: the <img> of GET / changes picture as each part arrives
     assert.ok(delay >= -5 && delay < 100, `image ${i} (${width} px) drawn ${delay} ms after it was sent`);
   });
 });
+
+test('headless Chromium: an <img> of a live stream draws each frame on arrival (eager framing), within 100 ms', async (t) => {
+  const { makeJpegFrames } = await import('./helpers/frames.ts');
+  const widths = [160, 200, 240, 280, 320, 360];
+  const frames = await makeJpegFrames(widths.length, undefined, widths.map((w) => `${w}x${(w * 3) / 4}`));
+  const { server, url } = await startServer({ streams: { cam: { type: 'push' } } });
+  t.after(() => server.close());
+  const live = server.live('cam');
+  live.push({ contentType: 'image/jpeg', body: frames[0]! });
+  const pushedAt: number[] = [Date.now()];
+  const browser = await launchChromium();
+  t.after(() => browser.close());
+  const page = await browser.newPage();
+  await page.goto(new URL('status', url).href);
+  await page.setContent(`<img id="cam" src="${new URL('stream/cam', url).href}">`);
+  await page.evaluate(`
+    window.seen = [];
+    let last = 0;
+    setInterval(() => {
+      const img = document.getElementById('cam');
+      if (img.naturalWidth > 0 && img.naturalWidth !== last) {
+        last = img.naturalWidth;
+        window.seen.push([img.naturalWidth, Date.now()]);
+      }
+    }, 5);
+  `);
+  await page.waitForFunction('window.seen.length >= 1', undefined, { timeout: 10_000, polling: 50 });
+  for (let i = 1; i < frames.length; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    pushedAt.push(Date.now());
+    live.push({ contentType: 'image/jpeg', body: frames[i]! });
+  }
+  await page.waitForFunction(`window.seen.length >= ${frames.length}`, undefined, { timeout: 10_000, polling: 50 });
+  const seen = (await page.evaluate('window.seen')) as Array<[number, number]>;
+  assert.deepEqual(seen.map(([w]) => w), widths, 'every frame, in order');
+  const delays = seen.slice(1).map(([, at], i) => at - pushedAt[i + 1]!);
+  t.diagnostic(`live frames drawn after push (ms): ${delays.join(', ')}`);
+  for (const delay of delays) assert.ok(delay >= -5 && delay < 100, `drawn ${delay} ms after push`);
+});
