@@ -119,3 +119,68 @@ test('--quiet logs warnings only; --host chooses the address', async (t) => {
   assert.doesNotMatch(stderr, / info /);
   assert.match(stderr, / warn SP_ERR_EMPTY_DOCUMENT /);
 });
+
+test('--config serves several named streams from a JSON file (paths relative to it)', async (t) => {
+  const dir = await makeFolder();
+  t.after(() => removeFolder(dir));
+  const { mkdir, writeFile: write } = await import('node:fs/promises');
+  await mkdir(join(dir, 'slides'), { recursive: true });
+  await write(join(dir, 'slides', 'a.txt'), 'A');
+  await write(join(dir, 'slides', 'b.txt'), 'B');
+  await write(join(dir, 'serverpush.json'), JSON.stringify({
+    host: '127.0.0.1',
+    streams: {
+      default: { type: 'slideshow', dir: 'slides', interval: 0.05 },
+      lobby: { type: 'slideshow', dir: 'slides', interval: 0.1, sync: true, dropDuplicates: false },
+    },
+  }));
+  const server = await startCli(['--config', join(dir, 'serverpush.json'), '--port', '0']);
+  t.after(() => server.stop());
+  const stream = await openStream(new URL('stream', server.url));
+  await stream.ended;
+  assert.deepEqual(stream.reader.parts.map((p) => p.body.toString()), ['A', 'B']);
+  const lobby = await openStream(new URL('stream/lobby', server.url));
+  await lobby.reader.waitFor(3);
+  lobby.close();
+  const status = JSON.parse((await fetchText(new URL('status', server.url))).body);
+  assert.deepEqual(Object.keys(status.streams), ['default', 'lobby']);
+  assert.equal(status.streams.lobby.type, 'live');
+  assert.match(server.stderr(), /stream lobby: at http:\/\/127\.0\.0\.1:\d+\/stream\/lobby/);
+});
+
+test('a bad config file exits 2 with SP_ERR_CONFIG naming the file and the key', async (t) => {
+  const dir = await makeFolder({
+    'typo.json': JSON.stringify({ streams: { default: { type: 'slideshow', dir: '.', intervall: 5 } } }),
+    'broken.json': '{ "streams": ',
+    'type.json': JSON.stringify({ streams: { cam: { type: 'camera' } } }),
+    'name.json': JSON.stringify({ streams: { 'bad name': { type: 'push' } } }),
+  });
+  t.after(() => removeFolder(dir));
+  for (const [file, pattern] of [
+    ['typo.json', /typo\.json: streams\.default: unknown key "intervall" for a slideshow stream \(SP_ERR_CONFIG\)/],
+    ['broken.json', /broken\.json: not valid JSON/],
+    ['type.json', /type must be one of slideshow, watch, stdin, exec, relay, push/],
+    ['name.json', /invalid stream name "bad name"/],
+    ['missing.json', /missing\.json: not found \(SP_ERR_CONFIG\)/],
+  ] as const) {
+    const result = await runCli(['serve', '--config', join(dir, file)]);
+    assert.equal(result.code, 2, file);
+    assert.match(result.stderr, pattern);
+  }
+});
+
+test('source flags: one source at a time, and options only where they apply', async () => {
+  for (const [args, pattern] of [
+    [['serve', '.', '--watch', '.'], /give one source, not DIR and --watch/],
+    [['serve', '--stdin', '--relay', 'http://x/'], /give one source, not --stdin and --relay/],
+    [['serve', '--exec', 'true', '--interval', '1'], /--interval only apply to a folder slideshow/],
+    [['serve', '--relay', 'http://x/', '--format', 'mjpeg'], /--format applies to --stdin and --exec/],
+    [['serve', '--stdin', '--format', 'gif'], /--format must be auto, mjpeg or multipart/],
+    [['serve', '.', '--relay-idle', '5'], /--relay-idle applies to --relay/],
+    [['serve', '--relay', 'ftp://camera/'], /relay URL must be http or https \(SP_ERR_CONFIG\)/],
+  ] as const) {
+    const result = await runCli([...args]);
+    assert.equal(result.code, 2, args.join(' '));
+    assert.match(result.stderr, pattern);
+  }
+});
