@@ -17,7 +17,7 @@ function countingViewer(port: number, boundary: string): { socket: Socket; count
   const socket = connect(port, '127.0.0.1');
   socket.write('GET /stream HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n');
   let parts = 0;
-  let tail = Buffer.alloc(0);
+  let tail: Buffer = Buffer.alloc(0);
   socket.on('data', (chunk: Buffer) => {
     const data = tail.length ? Buffer.concat([tail, chunk]) : chunk;
     let at = data.indexOf(delimiter);

@@ -6,3 +6,5 @@ export { MultipartParser, DEFAULT_LIMITS, type MultipartLimits } from './parser.
 export { ReceivedPart, type MultipartPart } from './part.ts';
 export { parseHeaderBlock, contentLengthOf, type PartHeaderFields } from './headers.ts';
 export { readParts, type ByteSource, type ReadPartsOptions } from './read-parts.ts';
+export { JpegSplitter, type JpegSplitterEvents } from './jpeg-splitter.ts';
+export { imageProblem } from './image-check.ts';
