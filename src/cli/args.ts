@@ -27,7 +27,7 @@ Options:
   --interval SECONDS    time between documents, fractions allowed (default 5)
   --loop                start again after the last document instead of ending
   --max-part-bytes N    skip documents and frames larger than N bytes (default 16777216)
-  --stall-timeout SECS  drop a client that takes no data for this long (default 30)
+  --stall-timeout SECS  drop a client whose socket accepts nothing for this long (default 30)
   --format FMT          --stdin/--exec input: auto, mjpeg or multipart (default auto)
   --relay-idle SECS     stop pulling the relay after this long without viewers (default 30; 0 never)
   --drop-duplicates     live streams: drop a frame identical to the previous one
