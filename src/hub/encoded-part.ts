@@ -1,5 +1,4 @@
 import { encodePartHeaders, type MultipartFraming } from '../protocol/encoder.ts';
-import { utf8 } from '../protocol/bytes.ts';
 
 /** A part as a source hands it to a stream. */
 export interface LivePart {
@@ -46,5 +45,3 @@ export function encodePart(framing: MultipartFraming, part: LivePart, seq: numbe
     eagerTail,
   });
 }
-
-export const EMPTY = utf8('');

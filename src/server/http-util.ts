@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ServerPushErrorCode } from '../errors.ts';
+import type { Logger } from '../log.ts';
 import { isImageType } from '../protocol/content-type.ts';
 
 /** The path and query of a request target (origin form or absolute form), or undefined. */
@@ -53,7 +54,7 @@ export function typeFilter(only: string | null): ((contentType: string) => boole
 /** What every endpoint of the server shares: counters, logger, shutdown. */
 export interface EndpointContext {
   readonly counters: { clients: number; clientsTotal: number; partsSent: number; bytesSent: number; droppedClients: number };
-  readonly logger: import('../log.ts').Logger;
+  readonly logger: Logger;
   readonly stop: AbortSignal;
   /** Emits `'part'` on the server. */
   emitPart(event: { client: number; stream: string; name: string; contentType: string; bytes: number; sentAt: number }): void;
