@@ -2,10 +2,22 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { multipartContentType } from '../protocol/content-type.ts';
 import type { LiveSink } from '../hub/subscriber.ts';
 
+/** Options of {@link streamHeaders}. */
+export interface StreamHeaderOptions {
+  /**
+   * The raw variant, for browsers whose fetch will not read a multipart/x-mixed-replace body: the
+   * same bytes as `application/octet-stream` (not sniffed), the boundary in `X-Multipart-Boundary`.
+   * @default false
+   */
+  raw?: boolean;
+}
+
 /** Headers every multipart/x-mixed-replace response carries (DESIGN.md, wire format). */
-export function streamHeaders(boundary: string): Record<string, string> {
+export function streamHeaders(boundary: string, options: StreamHeaderOptions = {}): Record<string, string> {
   return {
-    'Content-Type': multipartContentType(boundary),
+    ...(options.raw
+      ? { 'Content-Type': 'application/octet-stream', 'X-Multipart-Boundary': boundary, 'X-Content-Type-Options': 'nosniff' }
+      : { 'Content-Type': multipartContentType(boundary) }),
     'Cache-Control': 'no-cache, no-store, must-revalidate',
     Pragma: 'no-cache',
     Expires: '0',
@@ -49,9 +61,9 @@ export class NodeMultipartResponse {
   }
 
   /** Sends the status line and headers at once (no body yet), with Nagle off. */
-  start(boundary: string): void {
+  start(boundary: string, options: StreamHeaderOptions = {}): void {
     this.res.socket?.setNoDelay(true);
-    this.res.writeHead(200, streamHeaders(boundary));
+    this.res.writeHead(200, streamHeaders(boundary, options));
     this.res.flushHeaders();
   }
 
@@ -130,10 +142,10 @@ export class NodeLiveSink implements LiveSink {
   }
 
   /** Sends the status line and headers at once, with Nagle off. */
-  start(boundary: string, extraHeaders: Record<string, string> = {}): void {
+  start(boundary: string, extraHeaders: Record<string, string> = {}, options: StreamHeaderOptions = {}): void {
     this.res.useChunkedEncodingByDefault = false;
     this.res.socket?.setNoDelay(true);
-    this.res.writeHead(200, { ...streamHeaders(boundary), ...extraHeaders });
+    this.res.writeHead(200, { ...streamHeaders(boundary, options), ...extraHeaders });
     this.res.flushHeaders();
   }
 

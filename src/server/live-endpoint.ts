@@ -4,24 +4,33 @@ import type { LiveStream } from '../hub/live-stream.ts';
 import type { Source } from '../sources/source.ts';
 import { NodeLiveSink, streamHeaders } from '../adapters/node-http.ts';
 import { sendBody, sendError, type Endpoint, type EndpointContext } from './http-util.ts';
+import { isImageType } from '../protocol/content-type.ts';
+import { isRawRequest, prefersHtml } from './viewer-routes.ts';
 
 /**
  * An `<img>` load: every current browser asks for images with an Accept header that starts with
- * `image/`. Those viewers get eager framing (Chromium draws a frame only once the next part's
- * headers are in, crbug 527446); programs (ffmpeg, curl, fetch) get each part with full headers.
+ * `image/`; or a browser opening the stream itself (Accept prefers text/html). Those viewers get
+ * eager framing (Chromium draws a frame only once the next part's headers are in, crbug 527446);
+ * programs (ffmpeg, curl, fetch, the viewer's raw variant) get each part with full headers.
  */
 function wantsEager(req: IncomingMessage, query: URLSearchParams): boolean {
   const eager = query.get('eager');
   if (eager === '1' || eager === 'true') return true;
-  if (eager === '0' || eager === 'false') return false;
-  return /^\s*image\//i.test(req.headers.accept ?? '');
+  if (eager === '0' || eager === 'false' || isRawRequest(query)) return false;
+  return /^\s*image\//i.test(req.headers.accept ?? '') || prefersHtml(req.headers.accept);
 }
 
 /** A live stream (one source, many viewers) on Node's `http`. */
 export class LiveEndpoint implements Endpoint {
   readonly kind = 'live';
+  /** The stream has carried a part that is not an image (html, text, json…). */
+  private sawNonImage = false;
 
-  constructor(readonly name: string, readonly live: LiveStream, private readonly source: Source | undefined, private readonly ctx: EndpointContext) {}
+  constructor(readonly name: string, readonly live: LiveStream, private readonly source: Source | undefined, private readonly ctx: EndpointContext) {
+    live.on('part', (part: { contentType: string }) => {
+      if (!isImageType(part.contentType)) this.sawNonImage = true;
+    });
+  }
 
   private refuse(res: ServerResponse): boolean {
     this.live.demand();
@@ -39,8 +48,9 @@ export class LiveEndpoint implements Endpoint {
     }
     if (this.ctx.stop.aborted) return sendError(res, 503, 'SP_ERR_SOURCE_DOWN', 'the server is shutting down');
     if (this.refuse(res)) return;
+    const raw = isRawRequest(query);
     if (req.method === 'HEAD') {
-      res.writeHead(200, streamHeaders(this.live.framing.boundary));
+      res.writeHead(200, streamHeaders(this.live.framing.boundary, { raw }));
       res.end();
       return;
     }
@@ -48,7 +58,7 @@ export class LiveEndpoint implements Endpoint {
     const sink = new NodeLiveSink(req, res, counters);
     counters.clients++;
     counters.clientsTotal++;
-    sink.start(this.live.framing.boundary);
+    sink.start(this.live.framing.boundary, {}, { raw });
     this.live.subscribe(sink, { eager: wantsEager(req, query), maxFps, onSent: () => { counters.partsSent++; } });
     await new Promise<void>((resolve) => sink.signal.addEventListener('abort', () => resolve(), { once: true }));
     counters.clients--;
@@ -63,6 +73,16 @@ export class LiveEndpoint implements Endpoint {
 
   async previewQuery(): Promise<string> {
     return '';
+  }
+
+  /** True once the stream has carried a part an `<img>` cannot show. (`?only=` does not apply to live streams.) */
+  async hasNonImages(): Promise<boolean> {
+    return this.sawNonImage;
+  }
+
+  /** An `<img>` shows the stream as long as it has carried images only. */
+  async previewsAsImage(): Promise<boolean> {
+    return !this.sawNonImage;
   }
 
   toJSON(): Record<string, unknown> {

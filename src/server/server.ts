@@ -8,6 +8,7 @@ import { silentLogger, type Logger } from '../log.ts';
 import type { LiveStream } from '../hub/live-stream.ts';
 import { ServerStatus } from './status.ts';
 import { renderIndexPage } from './index-page.ts';
+import { ViewerRoutes, indexEntries, normalizeCors, type CorsOrigins } from './viewer-routes.ts';
 import { countHeader, parseTarget, sendBody, sendError, type Endpoint, type EndpointContext } from './http-util.ts';
 import { createEndpoint } from './endpoints.ts';
 import { SlideshowEndpoint } from './slideshow-endpoint.ts';
@@ -36,6 +37,11 @@ export interface ServeOptions {
   boundary?: string;
   /** Where warnings and errors go. @default silent */
   logger?: Logger;
+  /**
+   * Origins allowed to read the streams with fetch and to frame the viewer: `'*'` or a list such as
+   * `['https://example.com']`. @default none (same origin only)
+   */
+  cors?: CorsOrigins;
 }
 
 /** One part as it went out, emitted as `'part'` on the server (slideshow streams). */
@@ -59,6 +65,7 @@ export class ServerPushServer extends EventEmitter {
   private readonly options: { port: number; host: string };
   private readonly logger: Logger;
   private readonly stop: AbortController;
+  private readonly viewer: ViewerRoutes;
   private started = false;
 
   /** Use {@link createServer}. */
@@ -70,6 +77,7 @@ export class ServerPushServer extends EventEmitter {
     this.stop = stop;
     this.logger = options.logger ?? silentLogger;
     this.options = { port: options.port ?? 8080, host: options.host ?? '127.0.0.1' };
+    this.viewer = new ViewerRoutes(endpoints, options.cors === undefined ? undefined : normalizeCors(options.cors));
     this.http = createHttpServer({ noDelay: true, requireHostHeader: true }, (req, res) => {
       this.handle(req, res).catch((error: unknown) => {
         this.logger.error('SP_ERR_BAD_REQUEST', `request ${req.method} ${req.url} failed: ${(error as Error).stack ?? String(error)}`);
@@ -151,7 +159,7 @@ export class ServerPushServer extends EventEmitter {
     clearTimeout(timer);
   }
 
-  private route(path: string, query: URLSearchParams): { endpoint: string; action: 'stream' | 'snapshot' } | 'index' | 'status' | undefined {
+  private route(path: string, query: URLSearchParams): { endpoint: string; action: 'stream' | 'snapshot' } | 'index' | 'status' | 'viewer' | undefined {
     if (path === '/') {
       // mjpg-streamer's URLs, so that clients built for it (OctoPrint, Home Assistant, motionEye) work.
       const action = query.get('action');
@@ -159,6 +167,7 @@ export class ServerPushServer extends EventEmitter {
       return 'index';
     }
     if (path === '/status') return 'status';
+    if (ViewerRoutes.matches(path)) return 'viewer';
     const match = /^\/(stream|snapshot)(?:\/([^/]+))?$/.exec(path);
     if (!match) return undefined;
     return { endpoint: match[2] ?? 'default', action: match[1] as 'stream' | 'snapshot' };
@@ -168,16 +177,21 @@ export class ServerPushServer extends EventEmitter {
     const target = parseTarget(req.url);
     if (!target) return sendError(res, 400, 'SP_ERR_BAD_REQUEST', 'malformed request target');
     if (countHeader(req, 'host') > 1) return sendError(res, 400, 'SP_ERR_BAD_REQUEST', 'more than one Host header');
+    if (this.viewer.applyCors(req, res)) return;
     const route = this.route(target.path, target.query);
-    if (!route) return sendError(res, 404, 'SP_ERR_NOT_FOUND', 'no such path; try / , /stream, /snapshot or /status');
+    if (!route) return sendError(res, 404, 'SP_ERR_NOT_FOUND', 'no such path; try / , /stream, /view, /snapshot or /status');
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return sendError(res, 405, 'SP_ERR_METHOD_NOT_ALLOWED', `${req.method} is not allowed here`, { Allow: 'GET, HEAD' });
     }
     if (route === 'status') return this.sendStatus(res);
     if (route === 'index') return this.sendIndex(res);
+    if (route === 'viewer') return this.viewer.handle(req, res, target.path, target.query);
     const endpoint = this.endpoints.get(route.endpoint);
     if (!endpoint) return sendError(res, 404, route.endpoint === 'default' ? 'SP_ERR_NOT_FOUND' : 'SP_ERR_UNKNOWN_STREAM', `no stream named ${JSON.stringify(route.endpoint)}; streams: ${this.streamNames.join(', ')}`);
-    return route.action === 'stream' ? endpoint.stream(req, res, target.query) : endpoint.snapshot(req, res);
+    if (route.action === 'snapshot') return endpoint.snapshot(req, res);
+    // A browser opening a stream with html or text parts gets the viewer (must-have 4 of issue 5).
+    if (await this.viewer.negotiate(req, res, endpoint, target.path, target.query)) return;
+    return endpoint.stream(req, res, target.query);
   }
 
   private sendStatus(res: ServerResponse): void {
@@ -186,12 +200,7 @@ export class ServerPushServer extends EventEmitter {
   }
 
   private async sendIndex(res: ServerResponse): Promise<void> {
-    const entries = await Promise.all([...this.endpoints.values()].map(async (endpoint) => ({
-      name: endpoint.name,
-      path: endpoint.name === 'default' ? 'stream' : `stream/${encodeURIComponent(endpoint.name)}`,
-      preview: await endpoint.previewQuery(),
-      hasNonImages: endpoint instanceof SlideshowEndpoint ? await endpoint.hasNonImages() : false,
-    })));
+    const entries = await indexEntries(this.endpoints);
     const first = [...this.endpoints.values()][0];
     const title = first instanceof SlideshowEndpoint && this.endpoints.size === 1 ? basename(String(first.toJSON()['dir'])) : 'serverpush';
     sendBody(res, 200, 'text/html; charset=utf-8', renderIndexPage({ title, streams: entries }), { 'Cache-Control': 'no-cache' });

@@ -5,6 +5,8 @@ import type { FolderCatalog, FolderDocument } from '../sources/folder-catalog.ts
 import { playSlideshow } from '../sources/slideshow.ts';
 import { NodeMultipartResponse, streamHeaders } from '../adapters/node-http.ts';
 import { sendBody, sendError, typeFilter, type Endpoint, type EndpointContext } from './http-util.ts';
+import { contentTypeForFileName, isImageType } from '../protocol/content-type.ts';
+import { isRawRequest } from './viewer-routes.ts';
 
 export interface SlideshowEndpointOptions {
   intervalMs: number;
@@ -34,9 +36,10 @@ export class SlideshowEndpoint implements Endpoint {
     const accept = typeFilter(query.get('only'));
     const first = await this.catalog.next(undefined, false, accept);
     if (!first) return this.unavailable(res);
+    const raw = isRawRequest(query);
     if (req.method === 'HEAD') {
       // Node would hold the headers of an endless HEAD response until end(): answer them alone.
-      res.writeHead(200, streamHeaders(this.framing.boundary));
+      res.writeHead(200, streamHeaders(this.framing.boundary, { raw }));
       res.end();
       return;
     }
@@ -46,7 +49,7 @@ export class SlideshowEndpoint implements Endpoint {
     counters.clients++;
     counters.clientsTotal++;
     sink.signal.addEventListener('abort', () => { counters.clients--; }, { once: true });
-    sink.start(this.framing.boundary);
+    sink.start(this.framing.boundary, { raw });
     const played = playSlideshow(this.catalog, this.framing, sink, first, {
       intervalMs: this.options.intervalMs,
       loop: this.options.loop,
@@ -81,10 +84,19 @@ export class SlideshowEndpoint implements Endpoint {
     return '?only=image';
   }
 
-  /** True when the folder holds documents an `<img>` cannot show. */
-  async hasNonImages(): Promise<boolean> {
-    const names = await this.catalog.list();
-    return names.some((name) => !/\.(jpe?g|gif|png|svg|webp)$/i.test(name));
+  /** True when the folder holds documents (of those `accept` lets through) an `<img>` cannot show. */
+  async hasNonImages(accept?: (contentType: string) => boolean): Promise<boolean> {
+    return (await this.contentTypes(accept)).some((type) => !isImageType(type));
+  }
+
+  /** True when the folder holds an image document (the index page's `<img>` gets those only). */
+  async previewsAsImage(): Promise<boolean> {
+    return (await this.contentTypes()).some(isImageType);
+  }
+
+  private async contentTypes(accept?: (contentType: string) => boolean): Promise<string[]> {
+    const types = (await this.catalog.list()).map((name) => contentTypeForFileName(name) ?? 'application/octet-stream');
+    return accept ? types.filter(accept) : types;
   }
 
   toJSON(): Record<string, unknown> {

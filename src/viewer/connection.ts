@@ -1,0 +1,194 @@
+import { multipartBoundary } from '../protocol/content-type.ts';
+import { MultipartParser } from '../protocol/parser.ts';
+import type { MultipartPart } from '../protocol/part.ts';
+
+/** A part as the viewer received it. */
+export interface ViewerPart {
+  /** 1 for the first part of this connection's lifetime (all reconnects included), then 2, 3, … */
+  seq: number;
+  /** The part's Content-Type; `application/octet-stream` when it has none. */
+  contentType: string;
+  /** The body as it arrived (views into the fetched chunks). */
+  chunks: readonly Uint8Array[];
+  size: number;
+  /** `X-Timestamp` in milliseconds since the epoch, when the part has one. */
+  timestamp: number | undefined;
+  /** `Date.now()` when the part was complete. */
+  receivedAt: number;
+}
+
+/**
+ * What the connection is doing: `connecting` (request sent), `open` (a stream is being read),
+ * `retrying` (waiting `retryInMs` before the next attempt), `ended` (closing delimiter, no
+ * reconnect), `failed` (an answer that retrying will not change, e.g. 404), `stopped`.
+ */
+export type ConnectionState =
+  | { state: 'connecting'; attempt: number }
+  | { state: 'open' }
+  | { state: 'retrying'; retryInMs: number; reason: string; attempt: number }
+  | { state: 'ended' }
+  | { state: 'failed'; reason: string }
+  | { state: 'stopped' };
+
+/** Options of {@link StreamConnection}. */
+export interface StreamConnectionOptions {
+  /** The stream's URL. */
+  url: string;
+  /**
+   * Ask a serverpush server for the raw variant (`?raw=1`: the same bytes as
+   * `application/octet-stream`, the boundary in `X-Multipart-Boundary`), which every browser's
+   * fetch reads. Set false for other servers; a multipart Content-Type is read either way.
+   * @default true
+   */
+  raw?: boolean;
+  /** Reconnect also after the closing delimiter (live streams, looping slideshows). @default false */
+  reconnectOnEnd?: boolean;
+  /** First delay before reconnecting, doubled at each failed attempt. @default 250 */
+  initialRetryMs?: number;
+  /** Longest delay before reconnecting. @default 10000 */
+  maxRetryMs?: number;
+  onPart(part: ViewerPart): void;
+  onState(state: ConnectionState): void;
+  /** @default globalThis.fetch */
+  fetch?: typeof globalThis.fetch;
+}
+
+type Outcome = { kind: 'ended' } | { kind: 'retry'; reason: string; afterMs?: number } | { kind: 'fatal'; reason: string };
+
+/** The stream's URL with `raw=1` added. */
+export function rawUrl(url: string, base?: string): string {
+  const parsed = new URL(url, base);
+  parsed.searchParams.set('raw', '1');
+  return parsed.href;
+}
+
+function reasonOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** An answer's error message: serverpush's JSON `{ message }`, or the status line. */
+async function answerText(response: Response): Promise<string> {
+  const status = `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`;
+  try {
+    const body = await response.text();
+    const message = (JSON.parse(body) as { message?: unknown }).message;
+    return typeof message === 'string' ? `${status}: ${message}` : status;
+  } catch {
+    return status;
+  }
+}
+
+/**
+ * Reads a multipart stream with fetch and the project's parser, part by part, and reconnects with
+ * exponential backoff (with jitter) when the connection fails or ends without its closing
+ * delimiter. The backoff starts again from `initialRetryMs` once a connection has delivered a part.
+ */
+export class StreamConnection {
+  private readonly options: StreamConnectionOptions;
+  private readonly stop = new AbortController();
+  private seq = 0;
+  private running: Promise<void> | undefined;
+
+  constructor(options: StreamConnectionOptions) {
+    this.options = options;
+  }
+
+  /** Starts reading (once). */
+  start(): void {
+    this.running ??= this.run();
+  }
+
+  /** Stops reading and releases the connection at once. */
+  close(): void {
+    if (this.stop.signal.aborted) return;
+    this.stop.abort();
+    this.options.onState({ state: 'stopped' });
+  }
+
+  private async run(): Promise<void> {
+    const { initialRetryMs = 250, maxRetryMs = 10_000 } = this.options;
+    const signal = this.stop.signal;
+    let attempt = 0;
+    while (!signal.aborted) {
+      this.options.onState({ state: 'connecting', attempt });
+      let delivered = false;
+      const outcome = await this.readOnce(() => { delivered = true; });
+      if (signal.aborted) return;
+      if (delivered) attempt = 0;
+      if (outcome.kind === 'fatal') return this.options.onState({ state: 'failed', reason: outcome.reason });
+      if (outcome.kind === 'ended' && !this.options.reconnectOnEnd) return this.options.onState({ state: 'ended' });
+      const backoff = Math.min(maxRetryMs, initialRetryMs * 2 ** attempt) * (0.8 + 0.4 * Math.random());
+      const delay = Math.round(Math.max(backoff, outcome.kind === 'retry' ? outcome.afterMs ?? 0 : 0));
+      attempt++;
+      this.options.onState({ state: 'retrying', retryInMs: delay, reason: outcome.kind === 'retry' ? outcome.reason : 'the stream ended', attempt });
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delay);
+        signal.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
+      });
+    }
+  }
+
+  /** One request: reads parts until the stream ends or fails. Never throws. */
+  private async readOnce(onDelivered: () => void): Promise<Outcome> {
+    const { url, raw = true, fetch = globalThis.fetch } = this.options;
+    const signal = this.stop.signal;
+    let response: Response;
+    try {
+      response = await fetch(raw ? rawUrl(url, globalThis.location?.href) : url, { signal, cache: 'no-store', credentials: 'same-origin' });
+    } catch (error) {
+      return { kind: 'retry', reason: `cannot connect: ${reasonOf(error)}` };
+    }
+    if (!response.ok) {
+      const reason = await answerText(response);
+      // 503 (no documents yet, source down, shutting down), 502/504 (a proxy), 429, 408: try again.
+      if (response.status >= 500 || response.status === 429 || response.status === 408) {
+        const retryAfter = Number(response.headers.get('retry-after'));
+        return { kind: 'retry', reason, ...(retryAfter > 0 ? { afterMs: Math.min(retryAfter, 60) * 1000 } : {}) };
+      }
+      return { kind: 'fatal', reason };
+    }
+    let parser: MultipartParser;
+    try {
+      parser = new MultipartParser(response.headers.get('x-multipart-boundary') ?? multipartBoundary(response.headers.get('content-type')));
+    } catch (error) {
+      await response.body?.cancel().catch(() => {});
+      return { kind: 'fatal', reason: reasonOf(error) };
+    }
+    if (!response.body) return { kind: 'retry', reason: 'the answer has no body' };
+    this.options.onState({ state: 'open' });
+    const reader = response.body.getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        for (const part of parser.push(value)) {
+          onDelivered();
+          this.deliver(part);
+        }
+        if (parser.done) {
+          await reader.cancel().catch(() => {});
+          return { kind: 'ended' };
+        }
+      }
+      // The body ended without the closing delimiter: the server or the network went away.
+      for (const part of parser.end()) this.deliver(part);
+      return { kind: 'retry', reason: 'the connection closed' };
+    } catch (error) {
+      await reader.cancel().catch(() => {});
+      return { kind: 'retry', reason: `the stream failed: ${reasonOf(error)}` };
+    }
+  }
+
+  private deliver(part: MultipartPart): void {
+    const stamp = part.headers['x-timestamp'];
+    const seconds = stamp === undefined ? NaN : Number(stamp);
+    this.options.onPart({
+      seq: ++this.seq,
+      contentType: part.headers['content-type']?.trim() || 'application/octet-stream',
+      chunks: part.chunks,
+      size: part.size,
+      timestamp: Number.isFinite(seconds) ? seconds * 1000 : undefined,
+      receivedAt: Date.now(),
+    });
+  }
+}
