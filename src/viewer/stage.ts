@@ -232,7 +232,6 @@ export class Stage {
       // The frame could not load (a page's CSP may forbid it): show the document's source instead.
       return this.commit(ticket, 'text', () => { this.text.textContent = html; });
     }
-    this.spareFrame ??= this.createFrame();
     const id = ++this.frameId;
     const source = frame.window;
     const shown = new Promise<void>((resolve) => {
@@ -253,6 +252,8 @@ export class Stage {
       if (previous) this.drop(previous);
     });
     if (!done) this.drop(frame);
+    // The next spare, once this document is on show: creating a frame costs the page 5–30 ms.
+    setTimeout(() => { this.spareFrame ??= this.createFrame(); }, 0);
     return done;
   }
 
