@@ -5,6 +5,7 @@ import { EXAMPLES, startServer, fetchText, makeFolder, removeFolder } from './he
 import { prefersHtml } from '../src/server/viewer-routes.ts';
 import { createServer } from '../src/server/server.ts';
 import { isServerPushError } from '../src/errors.ts';
+import { runCli, startCli } from './helpers/cli.ts';
 
 /** Accept headers as browsers and programs send them (Chromium 156, Firefox ESR, Safari 17, curl, ffmpeg 5.1). */
 const ACCEPT = {
@@ -243,4 +244,20 @@ test('GET / lists every stream with a live preview and a link to its viewer', as
   assert.match(body, /<a class="view" href="view">open the viewer<\/a>/);
   assert.match(body, /<img src="stream\/cam" alt="stream cam">/);
   assert.match(body, /<a class="view" href="view\/cam">open the viewer<\/a>/);
+});
+
+test('serverpush serve --cors ORIGIN: the built CLI allows that origin; a bad origin exits 2', async (t) => {
+  const server = await startCli(['--port', '0', '--interval', '60', '--cors', 'https://a.example', '--cors', 'http://b.example:8081']);
+  t.after(() => server.stop());
+  for (const origin of ['https://a.example', 'http://b.example:8081']) {
+    const answer = await peek(new URL('stream?raw=1', server.url), { origin }, 10);
+    assert.equal(answer.headers['access-control-allow-origin'], origin);
+  }
+  assert.equal((await peek(new URL('stream?raw=1', server.url), { origin: 'https://c.example' }, 10)).headers['access-control-allow-origin'], undefined);
+  // The page and the bundled player come from the built dist/.
+  const player = await fetchText(new URL('viewer/player.js', server.url));
+  assert.equal(player.status, 200);
+  const bad = await runCli(['serve', '--cors', 'example.com/x']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--cors: "example\.com\/x" is not an origin/);
 });

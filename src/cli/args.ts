@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { ServerPushError } from '../errors.ts';
 import type { StreamSpec } from '../server/stream-spec.ts';
+import { normalizeCors, type CorsOrigins } from '../server/viewer-routes.ts';
 import type { PipeFormat } from '../sources/frame-feed.ts';
 
 export const USAGE = `Usage: serverpush serve [DIR] [options]
@@ -32,6 +33,8 @@ Options:
   --relay-idle SECS     stop pulling the relay after this long without viewers (default 30; 0 never)
   --drop-duplicates     live streams: drop a frame identical to the previous one
   --serve-last          live streams: while the source is down, new viewers get the last frame
+  --cors ORIGIN         let pages of ORIGIN (e.g. https://example.com; * for any) read the
+                        streams and embed the viewer; repeat for more origins
   --quiet               log warnings and errors only
   -h, --help            show this help
   -v, --version         show the version
@@ -44,6 +47,8 @@ export interface ServeArgs {
   config: string | undefined;
   port: number | undefined;
   host: string | undefined;
+  /** --cors: origins allowed to read the streams and frame the viewer. */
+  cors: CorsOrigins | undefined;
   quiet: boolean;
 }
 
@@ -58,6 +63,15 @@ function number(name: string, text: string | undefined, fallback: number, check:
   const value = Number(text);
   if (text.trim() === '' || !Number.isFinite(value) || !check(value)) invalid(`--${name} must be ${what}, got ${JSON.stringify(text)}`);
   return value;
+}
+
+function corsOrigins(values: string[] | undefined): CorsOrigins | undefined {
+  if (values === undefined) return undefined;
+  try {
+    return normalizeCors(values.length === 1 && values[0] === '*' ? '*' : values);
+  } catch (error) {
+    invalid(`--cors: ${(error as Error).message.replace(/^cors: /, '')}`);
+  }
 }
 
 /** Parses `serverpush` arguments (without `node` and the script). Throws `SP_ERR_INVALID_OPTION`. */
@@ -85,6 +99,7 @@ export function parseCommand(argv: readonly string[], defaultDir: string): Comma
         'serve-last': { type: 'boolean' },
         'max-part-bytes': { type: 'string' },
         'stall-timeout': { type: 'string' },
+        cors: { type: 'string', multiple: true },
         quiet: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
@@ -133,6 +148,7 @@ export function parseCommand(argv: readonly string[], defaultDir: string): Comma
     config: values.config,
     port: values.port === undefined ? undefined : number('port', values.port, 8080, (n) => Number.isInteger(n) && n >= 0 && n <= 65535, 'an integer from 0 to 65535'),
     host: values.host,
+    cors: corsOrigins(values.cors),
     quiet: values.quiet ?? false,
   };
 }

@@ -60,6 +60,7 @@ async function main(argv: readonly string[]): Promise<void> {
       logger,
       ...optional('port', command.port ?? config?.port),
       ...optional('host', command.host ?? config?.host),
+      ...optional('cors', command.cors),
     });
   } catch (error) {
     if (isServerPushError(error) && ['SP_ERR_DIR_NOT_FOUND', 'SP_ERR_NOT_A_DIRECTORY', 'SP_ERR_CONFIG'].includes(error.code)) {
