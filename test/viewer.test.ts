@@ -54,6 +54,11 @@ test('Chromium: every document of examples/slideshow appears in the viewer in or
   await waitForState(page, 'ended');
   assert.match((await page.textContent('[data-role=state]'))!, /^ended$/);
   assert.equal((await page.textContent('[data-role=parts]'))!, '10 parts');
+  // The show is over; the button offers to connect again, and the show starts again.
+  assert.equal(await page.textContent('[data-role=pause]'), 'Reconnect');
+  await page.click('[data-role=pause]');
+  const [again] = (await waitForShows(page, 11)).slice(10);
+  assert.deepEqual([again!.seq, again!.kind], [11, 'html']);
   assert.deepEqual(crashes, []);
 });
 

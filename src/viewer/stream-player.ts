@@ -117,8 +117,9 @@ export function mountPlayer(container: HTMLElement, options: PlayerOptions): Pla
     const span = arrivals.length > 1 ? Math.max(now - arrivals[0]!, 1000) : FPS_WINDOW_MS;
     fpsText.textContent = `${(arrivals.length > 1 ? (arrivals.length - 1) * 1000 / span : 0).toFixed(1)} fps`;
     latencyText.textContent = lastLatency === undefined ? 'latency –' : `latency ${lastLatency} ms`;
-    pauseButton.textContent = paused ? 'Resume' : 'Pause';
+    pauseButton.textContent = finished() ? 'Reconnect' : paused ? 'Resume' : 'Pause';
   };
+  const finished = () => connection.state === 'ended' || connection.state === 'failed';
 
   const show = (part: ViewerPart) => {
     void stage.show(part).then((shown) => {
@@ -128,14 +129,16 @@ export function mountPlayer(container: HTMLElement, options: PlayerOptions): Pla
     });
   };
 
-  const stream = new StreamConnection({
+  let stream: StreamConnection | undefined;
+  const connect = () => new StreamConnection({
     url: new URL(options.stream, doc.baseURI).href,
     ...(options.raw !== undefined ? { raw: options.raw } : {}),
     ...(options.reconnectOnEnd !== undefined ? { reconnectOnEnd: options.reconnectOnEnd } : {}),
     ...(options.initialRetryMs !== undefined ? { initialRetryMs: options.initialRetryMs } : {}),
     ...(options.maxRetryMs !== undefined ? { maxRetryMs: options.maxRetryMs } : {}),
-    onPart: (part) => {
-      parts++;
+    onPart: (received) => {
+      // Numbered across connections (a reconnect starts the connection's own count again).
+      const part = { ...received, seq: ++parts };
       latest = part;
       arrivals.push(part.receivedAt);
       if (part.timestamp !== undefined) lastLatency = Math.round(part.receivedAt - part.timestamp);
@@ -148,6 +151,10 @@ export function mountPlayer(container: HTMLElement, options: PlayerOptions): Pla
       container.dispatchEvent(new CustomEvent('serverpush:state', { detail: state, bubbles: true }));
     },
   });
+  const start = () => {
+    stream = connect();
+    stream.start();
+  };
   const ticker = setInterval(render, 500);
 
   const player: Player = {
@@ -166,19 +173,23 @@ export function mountPlayer(container: HTMLElement, options: PlayerOptions): Pla
     destroy() {
       destroyed = true;
       clearInterval(ticker);
-      stream.close();
+      stream?.close();
       stage.dispose();
       root.remove();
     },
   };
-  pauseButton.addEventListener('click', () => (paused ? player.resume() : player.pause()));
+  pauseButton.addEventListener('click', () => {
+    if (finished()) start();
+    else if (paused) player.resume();
+    else player.pause();
+  });
   render();
   // Connect once a sandbox frame is ready, so that a slideshow (which starts when we connect) has
   // its first document shown at once even when it is html; not later than FRAME_WAIT_MS.
   let waited: ReturnType<typeof setTimeout> | undefined;
   void Promise.race([frameReady, new Promise((resolve) => { waited = setTimeout(resolve, FRAME_WAIT_MS); })]).then(() => {
     clearTimeout(waited);
-    if (!destroyed) stream.start();
+    if (!destroyed) start();
   });
   return player;
 }
