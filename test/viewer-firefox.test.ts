@@ -173,6 +173,7 @@ test('Firefox ESR: the html sandbox holds: a pushed document runs, but cannot re
       try { results.push(name + ': read ' + String(read()).slice(0, 40)); } catch (e) { results.push(name + ': blocked ' + e.name); }
     };
     probe('parent.document', function () { return parent.document.title; });
+    probe('top.document', function () { return top.document.body.innerHTML.length; });
     probe('parent.location', function () { return parent.location.href; });
     probe('document.cookie', function () { return document.cookie; });
     probe('localStorage', function () { return localStorage.length; });
@@ -194,7 +195,7 @@ test('Firefox ESR: the html sandbox holds: a pushed document runs, but cannot re
   t.diagnostic(out.replace(/\n/g, ' | '));
   const lines = out.split('\n');
   assert.equal(lines[0], 'ran');
-  for (const name of ['parent.document', 'parent.location', 'document.cookie', 'localStorage']) {
+  for (const name of ['parent.document', 'top.document', 'parent.location', 'document.cookie', 'localStorage']) {
     assert.ok(lines.includes(`${name}: blocked SecurityError`), `${name}: ${lines.find((l) => l.startsWith(name))}`);
   }
   assert.equal(await ff.evaluate<string>('document.title'), 'default — serverpush viewer');

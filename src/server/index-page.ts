@@ -58,11 +58,11 @@ ${note}
 <style>
   body { font: 16px/1.4 system-ui, sans-serif; margin: 2rem; background: #111; color: #eee; }
   main { display: flex; flex-wrap: wrap; gap: 1.5rem; }
-  section { background: #1b1b1b; border: 1px solid #333; border-radius: 6px; padding: 0 1rem; max-width: 100%; }
+  section { background: #1b1b1b; border: 1px solid #333; border-radius: 6px; padding: 0 1rem; width: 420px; max-width: 100%; }
   h2 { font-size: 1.15rem; }
   .kind { font-size: 0.8rem; font-weight: normal; color: #999; border: 1px solid #444; border-radius: 3px; padding: 0 0.4em; margin-left: 0.4em; }
-  .preview img { display: block; max-width: 100%; max-height: 360px; background: #222; min-width: 160px; min-height: 120px; }
-  .preview iframe { display: block; width: 480px; max-width: 100%; height: 320px; border: 0; background: #222; }
+  .preview img { display: block; max-width: min(100%, 420px); max-height: 315px; background: #222; min-width: 160px; min-height: 120px; }
+  .preview iframe { display: block; width: 420px; max-width: 100%; height: 315px; border: 0; background: #222; }
   a { color: #8cf; }
   .note { color: #aaa; max-width: 30rem; font-size: 0.9rem; }
 </style>

@@ -102,6 +102,19 @@ export function mountPlayer(container: HTMLElement, options: PlayerOptions): Pla
   let lastLatency: number | undefined;
   let connection: ConnectionState = { state: 'connecting', attempt: 0 };
   const arrivals: number[] = [];
+  let lastGap = 0;
+
+  /**
+   * Parts per second: over the last FPS_WINDOW_MS when that holds three parts or more, else from
+   * the gap between the last two (slideshows), and 0 once no part came for twice that gap.
+   */
+  const partsPerSecond = (now: number): number => {
+    while (arrivals.length > 0 && arrivals[0]! < now - FPS_WINDOW_MS) arrivals.shift();
+    if (arrivals.length >= 3) return (arrivals.length - 1) * 1000 / Math.max(now - arrivals[0]!, arrivals.at(-1)! - arrivals[0]!, 1);
+    const last = latest?.receivedAt;
+    if (last === undefined || lastGap === 0 || now - last > Math.max(2 * lastGap, FPS_WINDOW_MS)) return 0;
+    return 1000 / lastGap;
+  };
 
   const render = () => {
     const { text, color } = describeState(connection);
@@ -111,11 +124,7 @@ export function mountPlayer(container: HTMLElement, options: PlayerOptions): Pla
     container.dataset['paused'] = String(paused);
     partsText.textContent = `${parts} part${parts === 1 ? '' : 's'}`;
     typeText.textContent = latest ? essenceOf(latest.contentType) : '';
-    const now = Date.now();
-    while (arrivals.length > 0 && arrivals[0]! < now - FPS_WINDOW_MS) arrivals.shift();
-    // Parts per second over the window (or since the first part in it, when that is shorter).
-    const span = arrivals.length > 1 ? Math.max(now - arrivals[0]!, 1000) : FPS_WINDOW_MS;
-    fpsText.textContent = `${(arrivals.length > 1 ? (arrivals.length - 1) * 1000 / span : 0).toFixed(1)} fps`;
+    fpsText.textContent = `${partsPerSecond(Date.now()).toFixed(partsPerSecond(Date.now()) < 1 ? 2 : 1)} fps`;
     latencyText.textContent = lastLatency === undefined ? 'latency –' : `latency ${lastLatency} ms`;
     pauseButton.textContent = finished() ? 'Reconnect' : paused ? 'Resume' : 'Pause';
   };
@@ -139,6 +148,7 @@ export function mountPlayer(container: HTMLElement, options: PlayerOptions): Pla
     onPart: (received) => {
       // Numbered across connections (a reconnect starts the connection's own count again).
       const part = { ...received, seq: ++parts };
+      if (latest) lastGap = part.receivedAt - latest.receivedAt;
       latest = part;
       arrivals.push(part.receivedAt);
       if (part.timestamp !== undefined) lastLatency = Math.round(part.receivedAt - part.timestamp);
