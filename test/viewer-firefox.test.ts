@@ -203,7 +203,7 @@ test('Firefox ESR: the html sandbox holds: a pushed document runs, but cannot re
 
 test('Firefox ESR: opening a mixed stream directly gets the viewer, which plays it', { skip }, async (t) => {
   const ff = firefox!;
-  const { server, url } = await startServer({ dir: EXAMPLES, intervalMs: 300 });
+  const { server, url } = await startServer({ dir: EXAMPLES, intervalMs: 600 });
   t.after(() => server.close());
   await ff.goto(new URL('stream', url).href);
   await ff.waitFor('window.shows && window.shows.length >= 3');

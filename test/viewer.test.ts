@@ -205,7 +205,9 @@ test('Chromium: no renderer crash when a mixed stream ends, on the index page or
   assert.deepEqual(crashes, []);
   assert.equal(await viewer.evaluate(() => 1 + 1), 2);
   assert.equal(await index.evaluate(() => 1 + 1), 2);
-  assert.equal((await shows(viewer)).length, 10);
+  // At one part per 150 ms a part still being prepared may be passed over for a newer one
+  // (latest wins); the last document is on show.
+  assert.equal((await shows(viewer)).at(-1)?.seq, 10);
 
   // Control, in a browser of its own: the same stream in a plain <img> (html and text parts
   // included), as the viewer never does. Reported, not asserted: it is Chromium's bug.
@@ -220,7 +222,7 @@ test('Chromium: no renderer crash when a mixed stream ends, on the index page or
 });
 
 test('Chromium: opening a stream directly does the right thing by type: the viewer for html/text, the stream for images', async (t) => {
-  const { server, url } = await startServer({ streams: { default: { type: 'slideshow', dir: EXAMPLES, intervalMs: 300 }, cam: { type: 'push' } } });
+  const { server, url } = await startServer({ streams: { default: { type: 'slideshow', dir: EXAMPLES, intervalMs: 600 }, cam: { type: 'push' } } });
   t.after(() => server.close());
   const frames = await makeJpegFrames(1, '320x240');
   server.live('cam').push({ contentType: 'image/jpeg', body: frames[0]! });
@@ -258,14 +260,14 @@ async function hostPage(target: URL): Promise<{ url: URL; http: Server; target: 
 }
 
 test('Chromium: the viewer embeds in a page of another origin, with a script tag or an iframe, as CORS allows', async (t) => {
-  const { server, url } = await startServer({ dir: EXAMPLES, intervalMs: 300, loop: true, cors: '*' });
+  const { server, url } = await startServer({ dir: EXAMPLES, intervalMs: 600, loop: true, cors: '*' });
   t.after(() => server.close());
-  const { server: closed, url: closedUrl } = await startServer({ dir: EXAMPLES, intervalMs: 300, loop: true });
+  const { server: closed, url: closedUrl } = await startServer({ dir: EXAMPLES, intervalMs: 600, loop: true });
   t.after(() => closed.close());
   // The host of the third case is started first, so that the second server can name its origin.
   const strictHost = await hostPage(new URL('http://127.0.0.1:1/'));
   t.after(() => strictHost.http.close());
-  const { server: strict, url: strictUrl } = await startServer({ dir: EXAMPLES, intervalMs: 300, loop: true, cors: [strictHost.url.origin] });
+  const { server: strict, url: strictUrl } = await startServer({ dir: EXAMPLES, intervalMs: 600, loop: true, cors: [strictHost.url.origin] });
   t.after(() => strict.close());
   strictHost.target = strictUrl;
 
