@@ -13,6 +13,7 @@ export { Subscriber, type LiveSink } from './hub/subscriber.ts';
 export type { LivePart, EncodedPart } from './hub/encoded-part.ts';
 export { NodeMultipartResponse, NodeLiveSink, streamHeaders } from './adapters/node-http.ts';
 export { liveResponse } from './adapters/fetch.ts';
+export { liveHandler, serveLiveViewer, type ViewerCounters } from './adapters/node-live-handler.ts';
 export { ServerPushError, LimitExceededError, isServerPushError, type ServerPushErrorCode } from './errors.ts';
 export { fetchParts, HttpStatusError, type FetchPartsOptions } from './client/fetch-parts.ts';
 export { createStreamLogger, silentLogger, type Logger } from './log.ts';

@@ -228,3 +228,24 @@ test('a synced slideshow shows every viewer the same document at the same moment
   early.close();
   late.close();
 });
+
+test('liveHandler(stream) serves a live stream from any Node http server (and so Express)', async (t) => {
+  const { createServer } = await import('node:http');
+  const { liveHandler } = await import('../src/adapters/node-live-handler.ts');
+  const stream = new LiveStream({ name: 'plain' });
+  const server = createServer(liveHandler(stream));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => { server.closeAllConnections(); server.close(); });
+  const url = new URL(`http://127.0.0.1:${(server.address() as { port: number }).port}/cam`);
+  const refused = await fetchText(url);
+  assert.equal(refused.status, 503);
+  assert.equal(JSON.parse(refused.body).error, 'SP_ERR_NO_FRAME');
+  stream.push(jpeg(7));
+  const viewer = await openStream(url);
+  assert.ok((await viewer.reader.waitFor(1))[0]!.body.equals(frames[7]!));
+  stream.push(jpeg(8));
+  assert.ok((await viewer.reader.waitFor(2))[1]!.body.equals(frames[8]!));
+  assert.equal((await fetchText(new URL('?fps=-1', url))).status, 400);
+  viewer.close();
+  assert.ok(await eventually(() => stream.viewers === 0, 1000));
+});

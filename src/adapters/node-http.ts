@@ -1,6 +1,18 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { multipartContentType } from '../protocol/content-type.ts';
 import type { LiveSink } from '../hub/subscriber.ts';
+import type { ServerPushErrorCode } from '../errors.ts';
+
+/** Answers a coded JSON error: `{"error": CODE, "message": …}`. */
+export function sendError(res: ServerResponse, status: number, code: ServerPushErrorCode, message: string, headers: Record<string, string> = {}): void {
+  sendBody(res, status, 'application/json; charset=utf-8', `${JSON.stringify({ error: code, message })}\n`, headers);
+}
+
+/** Answers a whole body (none for HEAD), never cached. */
+export function sendBody(res: ServerResponse, status: number, contentType: string, body: string | Uint8Array, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store', ...headers });
+  res.end(res.req.method === 'HEAD' ? undefined : body);
+}
 
 /** Options of {@link streamHeaders}. */
 export interface StreamHeaderOptions {

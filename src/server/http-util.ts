@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+export { sendBody, sendError } from '../adapters/node-http.ts';
 import type { ServerPushErrorCode } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { isImageType } from '../protocol/content-type.ts';
@@ -27,17 +28,6 @@ export function countHeader(req: IncomingMessage, name: string): number {
   let n = 0;
   for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === name) n++;
   return n;
-}
-
-/** Answers a coded JSON error: `{"error": CODE, "message": …}`. */
-export function sendError(res: ServerResponse, status: number, code: ServerPushErrorCode, message: string, headers: Record<string, string> = {}): void {
-  sendBody(res, status, 'application/json; charset=utf-8', `${JSON.stringify({ error: code, message })}\n`, headers);
-}
-
-/** Answers a whole body (none for HEAD), never cached. */
-export function sendBody(res: ServerResponse, status: number, contentType: string, body: string | Uint8Array, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store', ...headers });
-  res.end(res.req.method === 'HEAD' ? undefined : body);
 }
 
 /** `?only=image|text|image/png`: a content-type filter, or undefined for all. */

@@ -4,6 +4,9 @@ import { createHash } from 'node:crypto';
 import { ServerPushError } from '../errors.ts';
 import { sendBody, sendError, typeFilter, type Endpoint } from './http-util.ts';
 import { escapeHtml, type IndexEntry } from './index-page.ts';
+import { isRawRequest, prefersHtml } from '../adapters/negotiation.ts';
+
+export { isRawRequest, prefersHtml };
 
 /**
  * Who may use the server's streams and viewer from another origin: `'*'` for anyone, or a list of
@@ -27,35 +30,6 @@ export function normalizeCors(cors: CorsOrigins): CorsOrigins {
     }
     return url.origin;
   });
-}
-
-/** True for `?raw=1`: the raw variant of a stream (the same bytes as `application/octet-stream`). */
-export function isRawRequest(query: URLSearchParams): boolean {
-  const raw = query.get('raw');
-  return raw === '1' || raw === 'true';
-}
-
-/**
- * True when an Accept header prefers `text/html` (a browser navigating to the URL): `text/html`
- * is listed with a q-value above 0 and at least as high as any other listed type. `*\/*` alone
- * (curl, ffmpeg, fetch) and image loads (`image/avif,image/webp,…`) are not.
- */
-export function prefersHtml(accept: string | undefined): boolean {
-  if (!accept) return false;
-  let html = 0;
-  let other = 0;
-  for (const range of accept.split(',')) {
-    const [type = '', ...parameters] = range.split(';').map((s) => s.trim().toLowerCase());
-    let q = 1;
-    for (const parameter of parameters) {
-      if (!parameter.startsWith('q=')) continue;
-      const value = Number(parameter.slice(2));
-      q = Number.isFinite(value) && value >= 0 && value <= 1 ? value : 0;
-    }
-    if (type === 'text/html') html = Math.max(html, q);
-    else if (type !== '*/*') other = Math.max(other, q);
-  }
-  return html > 0 && html >= other;
 }
 
 /** Relative path from a request path back to the server's root: `/view` -> `./`, `/view/cam` -> `../`. */
