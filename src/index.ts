@@ -11,7 +11,7 @@ export type { PipeFormat } from './sources/frame-feed.ts';
 export { LiveStream, type LiveStreamOptions, type SubscribeOptions, type SourceState } from './hub/live-stream.ts';
 export { Subscriber, type LiveSink } from './hub/subscriber.ts';
 export type { LivePart, EncodedPart } from './hub/encoded-part.ts';
-export { NodeMultipartResponse, NodeLiveSink, streamHeaders } from './adapters/node-http.ts';
+export { NodeMultipartResponse, streamHeaders, sendBody, sendError } from './adapters/node-http.ts';
 export { liveResponse } from './adapters/fetch.ts';
 export { liveHandler, serveLiveViewer, type ViewerCounters } from './adapters/node-live-handler.ts';
 export { ServerPushError, LimitExceededError, isServerPushError, type ServerPushErrorCode } from './errors.ts';

@@ -52,28 +52,33 @@ function dropResponse(res: ServerResponse, reason?: 'stalled'): void {
 }
 
 /**
- * One multipart/x-mixed-replace response on Node's `http`: writes each batch of bytes as one
- * write to the socket, counts what was written, and ties an `AbortSignal` to the client going away.
+ * One multipart/x-mixed-replace response on Node's `http`, for a slideshow client (a `PartSink`)
+ * or a live stream's viewer (a `LiveSink`): writes each batch of bytes as one writev, counts what
+ * was written, and ties an `AbortSignal` to the client going away (the STOP button).
  */
-export class NodeMultipartResponse {
+export class NodeMultipartResponse implements LiveSink {
   readonly signal: AbortSignal;
   private readonly res: ServerResponse;
   private readonly counter: { bytesSent: number };
-  private readonly controller = new AbortController();
 
   /** `counter.bytesSent` grows by every byte written. */
   constructor(req: IncomingMessage, res: ServerResponse, counter: { bytesSent: number } = { bytesSent: 0 }) {
     this.res = res;
     this.counter = counter;
-    this.signal = this.controller.signal;
-    const abort = () => this.controller.abort();
-    // 'close' fires when the response finished or the connection went away (the STOP button).
-    res.once('close', abort);
-    req.once('close', () => { if (!res.writableFinished) abort(); });
+    const controller = new AbortController();
+    this.signal = controller.signal;
+    // 'close' fires when the response finished or the connection went away.
+    res.once('close', () => controller.abort());
+    req.once('close', () => { if (!res.writableFinished) controller.abort(); });
   }
 
-  /** Sends the status line and headers at once (no body yet), with Nagle off. */
-  start(boundary: string, options: StreamHeaderOptions = {}): void {
+  /**
+   * Sends the status line and headers at once (no body yet), with Nagle off. With
+   * `closeDelimited` the body has no chunked coding (`Connection: close`), as for live streams:
+   * an endless stream never reuses its connection, and each batch is one plain writev.
+   */
+  start(boundary: string, options: StreamHeaderOptions & { closeDelimited?: boolean } = {}): void {
+    if (options.closeDelimited) this.res.useChunkedEncodingByDefault = false;
     this.res.socket?.setNoDelay(true);
     this.res.writeHead(200, streamHeaders(boundary, options));
     this.res.flushHeaders();
@@ -86,15 +91,21 @@ export class NodeMultipartResponse {
 
   /** Writes `chunks` as one batch (one writev). Returns false when the client is behind. */
   write(chunks: readonly Uint8Array[]): boolean {
-    if (this.signal.aborted) return false;
-    this.res.cork();
+    if (this.signal.aborted) return true;
+    const res = this.res;
+    res.cork();
     let ok = true;
     for (const chunk of chunks) {
-      ok = this.res.write(chunk);
+      ok = res.write(chunk);
       this.counter.bytesSent += chunk.length;
     }
-    this.res.uncork();
+    res.uncork();
     return ok;
+  }
+
+  /** Calls `listener` each time a busy client has taken what was written. */
+  onDrain(listener: () => void): void {
+    this.res.on('drain', listener);
   }
 
   /** Resolves true once the client has taken what was written, false on timeout or disconnect. */
@@ -121,63 +132,11 @@ export class NodeMultipartResponse {
   /** Writes the last bytes and ends the response. */
   end(chunks: readonly Uint8Array[] = []): void {
     if (this.signal.aborted) return;
-    for (const chunk of chunks) {
-      this.res.write(chunk);
-      this.counter.bytesSent += chunk.length;
-    }
+    this.write(chunks);
     this.res.end();
   }
 
   /** Drops the connection at once (see {@link dropResponse}). */
-  destroy(reason?: 'stalled'): void {
-    dropResponse(this.res, reason);
-  }
-}
-
-/**
- * A live stream's viewer on Node's `http`. The body is close-delimited (no chunked coding, then
- * `Connection: close`) for HTTP/1.0 and 1.1 alike: an endless stream never reuses its connection,
- * and every part goes to the socket as one writev of the stream's shared buffers.
- */
-export class NodeLiveSink implements LiveSink {
-  readonly signal: AbortSignal;
-  private readonly res: ServerResponse;
-  private readonly counter: { bytesSent: number };
-
-  constructor(req: IncomingMessage, res: ServerResponse, counter: { bytesSent: number } = { bytesSent: 0 }) {
-    this.res = res;
-    this.counter = counter;
-    const controller = new AbortController();
-    this.signal = controller.signal;
-    res.once('close', () => controller.abort());
-    req.once('close', () => { if (!res.writableFinished) controller.abort(); });
-  }
-
-  /** Sends the status line and headers at once, with Nagle off. */
-  start(boundary: string, extraHeaders: Record<string, string> = {}, options: StreamHeaderOptions = {}): void {
-    this.res.useChunkedEncodingByDefault = false;
-    this.res.socket?.setNoDelay(true);
-    this.res.writeHead(200, { ...streamHeaders(boundary, options), ...extraHeaders });
-    this.res.flushHeaders();
-  }
-
-  write(chunks: readonly Uint8Array[]): boolean {
-    if (this.signal.aborted) return true;
-    const res = this.res;
-    res.cork();
-    let ok = true;
-    for (const chunk of chunks) {
-      ok = res.write(chunk);
-      this.counter.bytesSent += chunk.length;
-    }
-    res.uncork();
-    return ok;
-  }
-
-  onDrain(listener: () => void): void {
-    this.res.on('drain', listener);
-  }
-
   destroy(reason?: 'stalled'): void {
     dropResponse(this.res, reason);
   }

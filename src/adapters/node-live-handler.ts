@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { LiveStream } from '../hub/live-stream.ts';
-import { NodeLiveSink, sendError, streamHeaders } from './node-http.ts';
+import { NodeMultipartResponse, sendError, streamHeaders } from './node-http.ts';
 import { isRawRequest, wantsEager } from './negotiation.ts';
 
 /** Counters a viewer updates as it comes, receives parts and goes. */
@@ -33,12 +33,12 @@ export async function serveLiveViewer(stream: LiveStream, req: IncomingMessage, 
     res.end();
     return;
   }
-  const sink = new NodeLiveSink(req, res, counters);
+  const sink = new NodeMultipartResponse(req, res, counters);
   if (counters) {
     counters.clients++;
     counters.clientsTotal++;
   }
-  sink.start(stream.framing.boundary, {}, { raw });
+  sink.start(stream.framing.boundary, { raw, closeDelimited: true });
   stream.subscribe(sink, { eager: wantsEager(req.headers.accept, query), maxFps, ...(counters ? { onSent: () => { counters.partsSent++; } } : {}) });
   await new Promise<void>((resolve) => sink.signal.addEventListener('abort', () => resolve(), { once: true }));
   if (counters) counters.clients--;
