@@ -31,6 +31,7 @@
  * harness script like bench/lib/live-server-serverpush.ts, e.g. a patched build),
  * --write, --json PATH (save the figures), --render PATH (print or --write a saved run).
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -167,6 +168,16 @@ function killChildren(): void {
 
 const say = (text: string): void => { process.stderr.write(`${text}\n`); };
 
+/**
+ * ms to allocate and write 1 GiB in a new process. In a VM whose host takes back the memory the
+ * guest frees, the first touch is slow (host page faults); the stalled rows make the kernel
+ * allocate hundreds of MiB of socket buffers in the server's system calls, so they pay it.
+ */
+function touchGiB(): number {
+  const run = spawnSync(process.execPath, ['-e', 'const t = performance.now(); Buffer.allocUnsafeSlow(2 ** 30).fill(1); process.stdout.write(String(performance.now() - t));'], { encoding: 'utf8', timeout: 60_000 });
+  return Number(run.stdout);
+}
+
 /** Where serverpush's time went, from the .cpuprofile files in `dir`. */
 function profileLines(dir: string, since: number, windowUs: { from: number; to: number }): string[] {
   const files = readdirSync(dir).filter((name) => name.endsWith('.cpuprofile')).map((name) => join(dir, name)).filter((file) => statSync(file).mtimeMs >= since);
@@ -203,6 +214,8 @@ async function main(): Promise<void> {
   if (newest(join(root, 'src')) > newest(join(root, 'dist'))) say('warning: src/ is newer than dist/; the bench measures dist/ (run `npm run build`)');
   const began = performance.now();
   say(`machine: ${machineDescription()}`);
+  const touch = [touchGiB(), touchGiB()];
+  say(`writing 1 GiB of newly allocated memory: ${touch.map((ms) => `${ms.toFixed(0)} ms`).join(', then ')}`);
   const frameSets: FrameSet[] = [];
   for (const size of options.sizes) frameSets.push(await makeFrames(FRAME_SPECS[size]!));
   for (const set of frameSets) say(`frames ${set.label}: ${set.files.length} × ${(set.meanBytes / 1000).toFixed(1)} KB on average (${set.origin}, with the stamp)`);
@@ -238,7 +251,7 @@ async function main(): Promise<void> {
         serverNodeArgs: nodeArgs,
       });
       for (const child of children) if (child.pid) ours.add(child.pid);
-      say(`  ${r.outcome}: pushed ${r.pushedFps.toFixed(1)} fps; per viewer ${r.viewerFps.mean.toFixed(1)} fps (min ${r.viewerFps.min.toFixed(1)}); latency p50 ${r.latencyMs.p50.toFixed(1)} p99 ${r.latencyMs.p99.toFixed(1)} ms; server CPU ${r.serverCpu.mean.toFixed(0)} %, RSS ${r.rssMiB.start.toFixed(0)} → ${r.rssMiB.peak.toFixed(0)} MiB (${r.rssMiB.growthPerMin.toFixed(0)} MiB/min in the window); load CPU ${r.loadCpu.toFixed(0)} % (max process ${r.loadCpuMaxProc.toFixed(0)} %); others ${r.otherCpu.toFixed(0)} % (machine ${r.machineCpu.toFixed(0)} % of all cores); push() p50 ${r.pushCallMs.p50.toFixed(1)} p99 ${r.pushCallMs.p99.toFixed(1)} ms, clock late p99 ${r.tickLateMs.p99.toFixed(1)} ms, ${r.missedSlots} slots missed; every viewer streaming after ${r.allReadyS.toFixed(1)} s; kernel queues ${r.kernelMiB.serverSend.toFixed(0)} + ${r.kernelMiB.clientReceive.toFixed(0)} MiB; ${r.wallS.toFixed(0)} s`);
+      say(`  ${r.outcome}: pushed ${r.pushedFps.toFixed(1)} fps; per viewer ${r.viewerFps.mean.toFixed(1)} fps (min ${r.viewerFps.min.toFixed(1)}); latency p50 ${r.latencyMs.p50.toFixed(1)} p99 ${r.latencyMs.p99.toFixed(1)} ms; server CPU ${r.serverCpu.mean.toFixed(0)} %, RSS ${r.rssMiB.start.toFixed(0)} → ${r.rssMiB.peak.toFixed(0)} MiB (${r.rssMiB.growthPerMin.toFixed(0)} MiB/min in the window); load CPU ${r.loadCpu.toFixed(0)} % (max process ${r.loadCpuMaxProc.toFixed(0)} %); others ${r.otherCpu.toFixed(0)} % (machine ${r.machineCpu.toFixed(0)} % of all cores); push() p50 ${r.pushCallMs.p50.toFixed(1)} p99 ${r.pushCallMs.p99.toFixed(1)} ms, clock late p99 ${r.tickLateMs.p99.toFixed(1)} ms, ${r.missedSlots} slots missed; every viewer streaming after ${r.allReadyS.toFixed(1)} s; stalled buffers full after ${r.stalledFullS.toFixed(1)} s; accept queue overflows ${r.listenOverflows}; kernel queues ${r.kernelMiB.serverSend.toFixed(0)} + ${r.kernelMiB.clientReceive.toFixed(0)} MiB; ${r.wallS.toFixed(0)} s`);
       if (!row || r.otherCpu < row.otherCpu) row = { ...r, attempts: attempt + 1 };
       else row.attempts = attempt + 1;
       if (r.otherCpu <= options.noisyCpu) break;
@@ -246,11 +259,17 @@ async function main(): Promise<void> {
     if ('EMFILE' in row!.errors) throw new Error('EMFILE: too many open files; raise `ulimit -n` and run again');
     return row!;
   };
+  let group = 0;
   try {
     for (const set of frameSets) {
       for (const count of options.viewers) {
         for (const share of options.shares) {
-          for (const server of options.servers) rows.push(await run(server, count, set, share, options.serverNodeArgs, options.retries));
+          // Each group starts with another server, so that none is always the first after a pause.
+          const turn = group++ % options.servers.length;
+          const order = [...options.servers.slice(turn), ...options.servers.slice(0, turn)];
+          const results = new Map<string, RowResult>();
+          for (const server of order) results.set(server, await run(server, count, set, share, options.serverNodeArgs, options.retries));
+          for (const server of options.servers) rows.push(results.get(server)!);
         }
       }
     }
@@ -284,6 +303,7 @@ async function main(): Promise<void> {
     rows,
     others,
     wallS: (performance.now() - began) / 1000,
+    memoryTouchMs: touch,
     ...(profile ? { profile } : {}),
   };
   if (options.json !== undefined) {

@@ -89,6 +89,10 @@ export interface RowResult {
   kernelMiB: { serverSend: number; clientReceive: number };
   /** From the first connection until every viewer had its stream (s); NaN when some never did. */
   allReadyS: number;
+  /** From the first connection until the send queues toward the stalled viewers stopped growing (s). */
+  stalledFullS: number;
+  /** Connections the kernel dropped during the row because the server's accept queue was full (machine-wide counter). */
+  listenOverflows: number;
   /** The measured window, µs of CLOCK_MONOTONIC. */
   windowUs: { from: number; to: number };
   /** Wall time of the row, s. */
@@ -198,6 +202,7 @@ export async function runRow(options: RowOptions): Promise<RowResult> {
       const paused = Math.floor((i + 1) * options.stalledShare) > Math.floor(i * options.stalledShare);
       plans[i % options.procs]!.push({ id: i, paused });
     }
+    const overflowsBefore = listenOverflows();
     const t0 = Date.now();
     const t0Us = monoUs();
     loads.forEach((load, p) => load.send({ type: 'start', port: ready.port, path: ready.path, viewers: plans[p]!, rampMs: Math.min(options.rampMs, options.warmupMs) }));
@@ -217,6 +222,23 @@ export async function runRow(options: RowOptions): Promise<RowResult> {
       if (monoUs() - t0Us > options.maxWarmupMs * 1000) break;
       await sleep(250);
     }
+    // With stalled viewers: also until the kernel's send queues toward them stop growing (their
+    // socket buffers are full and every server has to hold or drop their frames), so that the
+    // window measures the steady state, not the seconds in which those buffers fill.
+    let stalledFullS = Number.NaN;
+    if (options.stalledShare > 0) {
+      let previous = kernelQueues(ready.port).serverSendQueue;
+      for (;;) {
+        await sleep(1000);
+        const now = kernelQueues(ready.port).serverSendQueue;
+        if (now - previous < 2 ** 20) {
+          stalledFullS = (monoUs() - t0Us) / 1e6;
+          break;
+        }
+        previous = now;
+        if (monoUs() - t0Us > options.maxWarmupMs * 1000) break;
+      }
+    }
     const fromUs = monoUs();
     const windowFrom = Date.now();
     const ticksBefore = machineTicks();
@@ -225,6 +247,7 @@ export async function runRow(options: RowOptions): Promise<RowResult> {
     const windowTo = Date.now();
     const ticksAfter = machineTicks();
     const kernel = kernelQueues(ready.port);
+    const overflows = listenOverflows() - overflowsBefore;
     const benchUsage = process.cpuUsage(benchBefore);
     const toUs = fromUs + options.measureMs * 1000;
     await sleep(options.graceMs);
@@ -311,6 +334,8 @@ export async function runRow(options: RowOptions): Promise<RowResult> {
       kernelMiB: { serverSend: kernel.serverSendQueue / 2 ** 20, clientReceive: kernel.clientReceiveQueue / 2 ** 20 },
       missedSlots: pushes ? pushes.missedSlotsUs.filter((us) => us >= fromUs && us < toUs).length : 0,
       allReadyS,
+      stalledFullS,
+      listenOverflows: overflows,
       windowUs: { from: fromUs, to: toUs },
       wallS: (performance.now() - started) / 1000,
     };
@@ -323,6 +348,23 @@ export async function runRow(options: RowOptions): Promise<RowResult> {
       await endChild(harness.child, 5000);
     }
   }
+}
+
+/** TcpExt ListenOverflows of the machine (/proc/net/netstat): connections dropped because a listening socket's accept queue was full. */
+export function listenOverflows(): number {
+  try {
+    const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n');
+    for (let i = 0; i + 1 < lines.length; i += 2) {
+      const names = lines[i]!.split(/\s+/);
+      const values = lines[i + 1]!.split(/\s+/);
+      if (names[0] !== 'TcpExt:') continue;
+      const at = names.indexOf('ListenOverflows');
+      return at === -1 ? 0 : Number(values[at]);
+    }
+  } catch {
+    // not Linux
+  }
+  return 0;
 }
 
 /** CPU seconds of every process on the machine by pid, with its name (for "what else ran"). */
