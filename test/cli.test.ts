@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
-import { chmod, writeFile, readFile } from 'node:fs/promises';
+import { chmod, cp, writeFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { runCli, startCli } from './helpers/cli.ts';
@@ -87,13 +87,22 @@ test('an unreadable file is skipped with a warning and the stream goes on', asyn
   await chmod(join(dir, '2.txt'), 0o000);
   // root reads any file: run the server as an unprivileged user then.
   let prefix: string[] = [];
+  let cli: string | undefined;
   if (process.getuid?.() === 0) {
     const nobody = execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).trim();
     const group = execFileSync('id', ['-g', 'nobody'], { encoding: 'utf8' }).trim();
     prefix = ['setpriv', `--reuid=${nobody}`, `--regid=${group}`, '--clear-groups'];
     await chmod(dir, 0o755);
+    // The clone may sit where nobody cannot read (e.g. under /root): run a copy of the built CLI
+    // (it has no runtime dependencies) from a folder anyone can read.
+    const copy = await makeFolder();
+    t.after(() => removeFolder(copy));
+    await cp(new URL('../dist', import.meta.url), join(copy, 'dist'), { recursive: true });
+    await cp(new URL('../package.json', import.meta.url), join(copy, 'package.json'));
+    execFileSync('chmod', ['-R', 'a+rX', copy]);
+    cli = join(copy, 'dist', 'cli', 'main.js');
   }
-  const server = await startCli([dir, '--port', '0', '--interval', '0.05'], { prefix });
+  const server = await startCli([dir, '--port', '0', '--interval', '0.05'], { prefix, ...(cli ? { cli } : {}) });
   t.after(() => server.stop());
   const stream = await openStream(new URL('stream', server.url));
   await stream.ended;
