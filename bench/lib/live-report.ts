@@ -2,6 +2,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { RowResult } from './live-run.ts';
+import { wrap } from './report.ts';
 
 export const LIVE_SECTION_TITLE = '## Live fan-out (issue 4)';
 
@@ -107,23 +108,6 @@ export function renderTargets(rows: readonly RowResult[]): string[] {
     lines.push(`- ${tag}: every viewer ≥ 99 % of the frames: ${got >= 0.99 ? 'met' : '**missed**'} (worst viewer ${pct(got)} % of ${o.fps} fps × window, ${pct(row.share.min)} % of the frames pushed; mean ${pct(row.nominalShare.mean)} %); p99 latency < 50 ms: ${row.latencyMs.p99 < 50 ? 'met' : '**missed**'} (${lat(row.latencyMs.p99)} ms); RSS < 200 MB: ${row.rssMiB.peak * 1.048576 < 200 ? 'met' : '**missed**'} (peak ${f0(row.rssMiB.peak)} MiB)`);
   }
   return lines;
-}
-
-function wrap(text: string, width = 100): string {
-  return text.split('\n\n').map((paragraph) => {
-    const lines: string[] = [];
-    let line = '';
-    for (const word of paragraph.split(/\s+/).filter(Boolean)) {
-      if (line && line.length + 1 + word.length > width) {
-        lines.push(line);
-        line = word;
-      } else {
-        line = line ? `${line} ${word}` : word;
-      }
-    }
-    if (line) lines.push(line);
-    return lines.join('\n');
-  }).join('\n\n');
 }
 
 export function renderSection(context: LiveReportContext): string {

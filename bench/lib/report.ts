@@ -105,7 +105,7 @@ export interface ReportContext {
 }
 
 /** Wraps paragraphs (separated by blank lines) at `width` columns. */
-function wrap(text: string, width = 100): string {
+export function wrap(text: string, width = 100): string {
   return text.split('\n\n').map((paragraph) => {
     const lines: string[] = [];
     let line = '';
