@@ -185,6 +185,75 @@ test('a viewer that reads nothing costs bounded memory, is dropped after the sta
   stuck.destroy();
 });
 
+test('a viewer that reads slowly is kept (latest wins), and dropped once it stops reading for the stall timeout', async (t) => {
+  const big = (await makeJpegFrames(4, '1280x720')).map((body) => ({ contentType: 'image/jpeg', body }));
+  const { server, url } = await pushServer({ stallTimeoutMs: 700 });
+  t.after(() => server.close());
+  server.live().push(big[0]!);
+  const slow = connect({ port: Number(url.port), host: url.hostname });
+  slow.on('error', () => {});
+  let received = 0;
+  slow.on('data', (chunk: Buffer) => { received += chunk.length; });
+  slow.write('GET /stream HTTP/1.1\r\nHost: x\r\n\r\n');
+  await eventually(() => server.live().viewers === 1);
+  // 100 frames a second of ~100 KB: far more than this viewer takes. It reads in short bursts
+  // every 250 ms (well inside the 700 ms timeout), so it is busy most of the time but never stalled.
+  const pusher = setInterval(() => { server.live().push(big[server.live().counters.partsIn % 4]!); }, 10);
+  t.after(() => clearInterval(pusher));
+  const reading = setInterval(() => {
+    slow.resume();
+    setTimeout(() => slow.pause(), 20);
+  }, 250);
+  slow.pause();
+  await sleep(3000);
+  clearInterval(reading);
+  assert.equal(server.live().counters.viewersDropped, 0, 'a viewer that keeps reading is not dropped');
+  assert.equal(server.live().viewers, 1);
+  assert.ok(received > 0);
+  slow.pause();
+  const stoppedAt = Date.now();
+  await eventually(() => server.live().counters.viewersDropped === 1, 5000);
+  const after = Date.now() - stoppedAt;
+  assert.equal(server.live().counters.viewersDropped, 1, 'dropped once it stopped reading');
+  assert.ok(after >= 600 && after < 4000, `dropped ${after} ms after it stopped reading`);
+  slow.destroy();
+});
+
+test('a stream request pipelined behind a slower response on one connection is answered after it, in order', async (t) => {
+  const { createServer } = await import('node:http');
+  const { liveHandler } = await import('../src/adapters/node-live-handler.ts');
+  const stream = new LiveStream({ name: 'pipelined' });
+  const live = liveHandler(stream);
+  const server = createServer((req, res) => {
+    // The first response takes a while, so the stream's response waits in Node's queue.
+    if (req.url === '/slow') setTimeout(() => res.end('slow answer'), 150);
+    else live(req, res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => { server.closeAllConnections(); server.close(); });
+  stream.push(jpeg(0));
+  const socket = connect((server.address() as { port: number }).port, '127.0.0.1');
+  let text = '';
+  socket.setEncoding('latin1');
+  socket.on('data', (chunk: string) => { text += chunk; });
+  socket.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /cam HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n');
+  await eventually(() => stream.viewers === 1, 2000);
+  stream.push(jpeg(1));
+  await eventually(() => text.split('\xff\xd9').length === 3, 2000);
+  socket.destroy();
+  const second = text.indexOf('HTTP/1.1 200', 1);
+  assert.ok(text.startsWith('HTTP/1.1 200') && second > 0, text.slice(0, 200));
+  assert.ok(text.slice(0, second).endsWith('\r\n\r\nslow answer'), JSON.stringify(text.slice(0, second)));
+  const response = text.slice(second);
+  const boundary = stream.framing.boundary;
+  assert.match(response, new RegExp(`content-type: multipart/x-mixed-replace; ?boundary=${boundary}`, 'i'));
+  const body = response.slice(response.indexOf('\r\n\r\n') + 4);
+  const head = (i: number) => `Content-Type: image/jpeg\r\nContent-Length: ${frames[i]!.length}\r\n`;
+  assert.ok(body.startsWith(`--${boundary}\r\n${head(0)}`), JSON.stringify(body.slice(0, 120)));
+  assert.ok(body.includes(`${frames[0]!.toString('latin1')}\r\n--${boundary}\r\n${head(1)}`));
+  assert.ok(body.endsWith(`${frames[1]!.toString('latin1')}\r\n--${boundary}\r\n`));
+});
+
 test('liveResponse() serves a stream as a web Response, read back with readParts', async () => {
   const stream = new LiveStream({ name: 'web' });
   assert.equal(liveResponse(stream).status, 503);

@@ -46,6 +46,8 @@ export class Subscriber {
   private readonly options: SubscriberOptions;
   private pending: EncodedPart | undefined;
   private busy = false;
+  /** When the sink last became busy (performance.now()). */
+  private busySince = 0;
   private started = false;
   private lastSentAt = -Infinity;
   private fpsTimer: ReturnType<typeof setTimeout> | undefined;
@@ -57,8 +59,6 @@ export class Subscriber {
     this.options = options;
     sink.onDrain(() => {
       this.busy = false;
-      clearTimeout(this.stallTimer);
-      this.stallTimer = undefined;
       this.flush();
     });
     sink.signal.addEventListener('abort', () => this.release(), { once: true });
@@ -79,8 +79,9 @@ export class Subscriber {
   private flush(): void {
     const part = this.pending;
     if (!part || this.busy || this.closed || this.fpsTimer) return;
+    const now = performance.now();
     if (this.options.maxFps > 0) {
-      const wait = this.lastSentAt + 1000 / this.options.maxFps - performance.now();
+      const wait = this.lastSentAt + 1000 / this.options.maxFps - now;
       if (wait > 1) {
         this.fpsTimer = setTimeout(() => {
           this.fpsTimer = undefined;
@@ -90,26 +91,34 @@ export class Subscriber {
       }
     }
     this.pending = undefined;
-    this.lastSentAt = performance.now();
+    this.lastSentAt = now;
     this.partsSent++;
-    const { framing } = this;
+    // One contiguous range per part once the stream has begun (see EncodedPart).
     let chunks: Uint8Array[];
-    if (this.options.eager) {
-      chunks = this.started ? [part.body, part.eagerTail] : [framing.opening, part.head, part.body, part.eagerTail];
-    } else {
-      chunks = this.started ? [part.head, part.body, part.tail] : [framing.opening, part.head, part.body, part.tail];
-    }
+    if (this.started) chunks = [this.options.eager ? part.eager : part.standard];
+    else chunks = this.options.eager ? [this.framing.opening, part.head, part.eager] : [this.framing.opening, part.standard];
     this.started = true;
     const ok = this.sink.write(chunks);
     this.options.onSent?.();
     if (!ok) {
       this.busy = true;
-      this.stallTimer ??= setTimeout(() => {
-        this.options.onStall(this);
-        this.sink.destroy('stalled');
-      }, this.options.stallTimeoutMs);
+      this.busySince = now;
+      // One timer per busy spell at most, not one per write: it re-arms itself for what is left.
+      this.stallTimer ??= setTimeout(this.checkStall, this.options.stallTimeoutMs);
     }
   }
+
+  private readonly checkStall = (): void => {
+    this.stallTimer = undefined;
+    if (!this.busy || this.closed) return;
+    const left = this.busySince + this.options.stallTimeoutMs - performance.now();
+    if (left > 1) {
+      this.stallTimer = setTimeout(this.checkStall, left);
+      return;
+    }
+    this.options.onStall(this);
+    this.sink.destroy('stalled');
+  };
 
   /** Ends this viewer's response. */
   close(): void {
