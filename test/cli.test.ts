@@ -11,7 +11,7 @@ test('serverpush --help and --version', async () => {
   const help = await runCli(['--help']);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /Usage: serverpush serve/);
-  for (const option of ['--port', '--host', '--interval', '--loop', '--max-part-bytes', '--stall-timeout', '--quiet']) assert.ok(help.stdout.includes(option), option);
+  for (const option of ['--port', '--host', '--backlog', '--interval', '--loop', '--max-part-bytes', '--stall-timeout', '--quiet']) assert.ok(help.stdout.includes(option), option);
   const version = await runCli(['--version']);
   assert.equal(version.code, 0);
   const { version: expected } = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'));
@@ -38,6 +38,7 @@ test('bad options exit 2 with a message naming the option', async () => {
     [['serve', '.', '--interval', '0'], /--interval must be a number of seconds above 0/],
     [['serve', '.', '--interval', 'soon'], /--interval must be/],
     [['serve', '.', '--port', '70000'], /--port must be an integer from 0 to 65535/],
+    [['serve', '.', '--backlog', '0'], /--backlog must be an integer from 1 to 65535/],
     [['serve', '.', '--max-part-bytes', '0'], /--max-part-bytes must be a positive integer/],
     [['serve', '.', '--frobnicate'], /Unknown option '--frobnicate'/],
     [['launch'], /unknown command "launch"/],
@@ -163,6 +164,7 @@ test('a bad config file exits 2 with SP_ERR_CONFIG naming the file and the key',
     'broken.json': '{ "streams": ',
     'type.json': JSON.stringify({ streams: { cam: { type: 'camera' } } }),
     'name.json': JSON.stringify({ streams: { 'bad name': { type: 'push' } } }),
+    'backlog.json': JSON.stringify({ backlog: 'lots', streams: { default: { type: 'push' } } }),
   });
   t.after(() => removeFolder(dir));
   for (const [file, pattern] of [
@@ -171,6 +173,7 @@ test('a bad config file exits 2 with SP_ERR_CONFIG naming the file and the key',
     ['type.json', /type must be one of slideshow, watch, stdin, exec, relay, push/],
     ['name.json', /invalid stream name "bad name"/],
     ['missing.json', /missing\.json: not found \(SP_ERR_CONFIG\)/],
+    ['backlog.json', /backlog\.json: backlog must be an integer from 1 to 65535 \(SP_ERR_CONFIG\)/],
   ] as const) {
     const result = await runCli(['serve', '--config', join(dir, file)]);
     assert.equal(result.code, 2, file);
@@ -192,4 +195,26 @@ test('source flags: one source at a time, and options only where they apply', as
     assert.equal(result.code, 2, args.join(' '));
     assert.match(result.stderr, pattern);
   }
+});
+
+/** The accept queue's length of the socket listening on `port`, as the kernel reports it (`ss`). */
+function listenBacklog(port: number): number {
+  const line = execFileSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' }).trim();
+  // State Recv-Q Send-Q Local Peer; for a listening socket Send-Q is the backlog.
+  return Number(line.split(/\s+/)[2]);
+}
+
+test('--backlog and the config file\'s backlog set the accept queue; the default is 4096 (capped by somaxconn)', async (t) => {
+  const somaxconn = Number((await readFile('/proc/sys/net/core/somaxconn', 'utf8')).trim());
+  const dir = await makeFolder({ 'a.txt': 'A', 'cfg.json': JSON.stringify({ backlog: 300, streams: { default: { type: 'push' } } }) });
+  t.after(() => removeFolder(dir));
+  const byDefault = await startCli([dir, '--port', '0']);
+  t.after(() => byDefault.stop());
+  assert.equal(listenBacklog(Number(byDefault.url.port)), Math.min(4096, somaxconn));
+  const flagged = await startCli([dir, '--port', '0', '--backlog', '777']);
+  t.after(() => flagged.stop());
+  assert.equal(listenBacklog(Number(flagged.url.port)), Math.min(777, somaxconn));
+  const configured = await startCli(['--config', join(dir, 'cfg.json'), '--port', '0']);
+  t.after(() => configured.stop());
+  assert.equal(listenBacklog(Number(configured.url.port)), Math.min(300, somaxconn));
 });

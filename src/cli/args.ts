@@ -25,6 +25,8 @@ Sources of the default stream (one of):
 Options:
   --port N              TCP port (default 8080; 0 picks a free port)
   --host ADDR           address to listen on (default 127.0.0.1; 0.0.0.0 for all)
+  --backlog N           connections the kernel may queue before they are accepted
+                        (default 4096, capped by net.core.somaxconn)
   --interval SECONDS    time between documents, fractions allowed (default 5)
   --loop                start again after the last document instead of ending
   --max-part-bytes N    skip documents and frames larger than N bytes (default 16777216)
@@ -43,10 +45,11 @@ Options:
 export interface ServeArgs {
   /** The streams to serve (from the flags, or from --config). */
   streams: Record<string, StreamSpec>;
-  /** Set by --config: read the file, then apply port/host flags over it. */
+  /** Set by --config: read the file, then apply the port/host/backlog flags over it. */
   config: string | undefined;
   port: number | undefined;
   host: string | undefined;
+  backlog: number | undefined;
   /** --cors: origins allowed to read the streams and frame the viewer. */
   cors: CorsOrigins | undefined;
   quiet: boolean;
@@ -85,6 +88,7 @@ export function parseCommand(argv: readonly string[], defaultDir: string): Comma
       options: {
         port: { type: 'string' },
         host: { type: 'string' },
+        backlog: { type: 'string' },
         interval: { type: 'string' },
         loop: { type: 'boolean' },
         sync: { type: 'boolean' },
@@ -148,6 +152,7 @@ export function parseCommand(argv: readonly string[], defaultDir: string): Comma
     config: values.config,
     port: values.port === undefined ? undefined : number('port', values.port, 8080, (n) => Number.isInteger(n) && n >= 0 && n <= 65535, 'an integer from 0 to 65535'),
     host: values.host,
+    backlog: values.backlog === undefined ? undefined : number('backlog', values.backlog, 4096, (n) => Number.isInteger(n) && n >= 1 && n <= 65535, 'an integer from 1 to 65535'),
     cors: corsOrigins(values.cors),
     quiet: values.quiet ?? false,
   };

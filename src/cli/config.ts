@@ -4,7 +4,7 @@ import { ServerPushError } from '../errors.ts';
 import type { StreamSpec } from '../server/stream-spec.ts';
 
 /**
- * The config file: JSON with optional `port` and `host`, and `streams`, an object of named
+ * The config file: JSON with optional `port`, `host` and `backlog`, and `streams`, an object of named
  * streams. Times are in seconds, as on the command line; paths are relative to the file.
  *
  * ```json
@@ -16,6 +16,7 @@ import type { StreamSpec } from '../server/stream-spec.ts';
 export interface ConfigFile {
   port?: number;
   host?: string;
+  backlog?: number;
   streams: Record<string, StreamSpec>;
 }
 
@@ -107,14 +108,16 @@ export async function loadConfig(file: string): Promise<ConfigFile> {
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(file, 'must hold a JSON object');
   const r = raw as Raw;
-  for (const key of Object.keys(r)) if (!['port', 'host', 'streams'].includes(key)) fail(file, `unknown key ${JSON.stringify(key)}`);
+  for (const key of Object.keys(r)) if (!['port', 'host', 'backlog', 'streams'].includes(key)) fail(file, `unknown key ${JSON.stringify(key)}`);
   const port = r['port'];
   if (port !== undefined && (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535)) fail(file, 'port must be an integer from 0 to 65535');
   const host = text(r, 'host', file, false);
+  const backlog = r['backlog'];
+  if (backlog !== undefined && (typeof backlog !== 'number' || !Number.isInteger(backlog) || backlog < 1 || backlog > 65535)) fail(file, 'backlog must be an integer from 1 to 65535');
   const streams = r['streams'];
   if (typeof streams !== 'object' || streams === null || Array.isArray(streams) || Object.keys(streams).length === 0) fail(file, 'streams must be an object with at least one stream');
   const base = dirname(resolve(file));
   const specs: Record<string, StreamSpec> = {};
   for (const [name, spec] of Object.entries(streams)) specs[name] = streamSpecFrom(spec, `${file}: streams.${name}`, base);
-  return { ...defined({ port: port as number | undefined, host }), streams: specs };
+  return { ...defined({ port: port as number | undefined, host, backlog: backlog as number | undefined }), streams: specs };
 }

@@ -60,6 +60,7 @@ async function main(argv: readonly string[]): Promise<void> {
       logger,
       ...optional('port', command.port ?? config?.port),
       ...optional('host', command.host ?? config?.host),
+      ...optional('backlog', command.backlog ?? config?.backlog),
       ...optional('cors', command.cors),
     });
   } catch (error) {

@@ -25,6 +25,12 @@ export interface ServeOptions {
   port?: number;
   /** Address to listen on. @default '127.0.0.1' */
   host?: string;
+  /**
+   * Most connections the kernel queues before the server accepts them (the kernel caps it at
+   * `net.core.somaxconn`). Node's 511 overflows when a thousand viewers reconnect at once.
+   * @default 4096
+   */
+  backlog?: number;
   /** `dir` shorthand: time between documents, in milliseconds. @default 5000 */
   intervalMs?: number;
   /** `dir` shorthand: after the last document start again at the first. @default false */
@@ -62,7 +68,7 @@ export class ServerPushServer extends EventEmitter {
   readonly status: ServerStatus;
   private readonly endpoints: Map<string, Endpoint>;
   private readonly starters: Array<() => void>;
-  private readonly options: { port: number; host: string };
+  private readonly options: { port: number; host: string; backlog: number };
   private readonly logger: Logger;
   private readonly stop: AbortController;
   private readonly viewer: ViewerRoutes;
@@ -76,7 +82,7 @@ export class ServerPushServer extends EventEmitter {
     this.starters = starters;
     this.stop = stop;
     this.logger = options.logger ?? silentLogger;
-    this.options = { port: options.port ?? 8080, host: options.host ?? '127.0.0.1' };
+    this.options = { port: options.port ?? 8080, host: options.host ?? '127.0.0.1', backlog: options.backlog ?? 4096 };
     this.viewer = new ViewerRoutes(endpoints, options.cors === undefined ? undefined : normalizeCors(options.cors));
     this.http = createHttpServer({ noDelay: true, requireHostHeader: true }, (req, res) => {
       this.handle(req, res).catch((error: unknown) => {
@@ -110,7 +116,7 @@ export class ServerPushServer extends EventEmitter {
 
   /** Starts the sources and listens. Throws `SP_ERR_ADDRESS_IN_USE` when the port is taken. */
   async listen(): Promise<URL> {
-    const { port, host } = this.options;
+    const { port, host, backlog } = this.options;
     await new Promise<void>((resolve, reject) => {
       const onError = (error: NodeJS.ErrnoException) => {
         this.http.off('listening', onListening);
@@ -124,7 +130,7 @@ export class ServerPushServer extends EventEmitter {
       };
       this.http.once('error', onError);
       this.http.once('listening', onListening);
-      this.http.listen(port, host);
+      this.http.listen({ port, host, backlog });
     });
     if (!this.started) {
       this.started = true;
