@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net';
+import { ResponseHead, statusCode, statusLine } from './http-head.ts';
 import { MARKER, readStamp, STAMP_BYTES, STAMP_OFFSET } from './live-frames.ts';
 
 /** One viewer of a live stream as seen by the load generator. */
@@ -24,8 +25,6 @@ export interface LiveClientResult {
   badStamps: number;
 }
 
-const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
-const MAX_HEAD = 16 * 1024;
 const DIGITS_AT = MARKER.length;
 
 /** One read buffer for every socket of the process: each read is handled before the next one. */
@@ -48,7 +47,7 @@ export class LiveClient {
   readonly recvUs: number[] = [];
   readonly seqs: number[] = [];
   private socket: Socket | undefined;
-  private head: Buffer | undefined = Buffer.alloc(0);
+  private head: ResponseHead | undefined = new ResponseHead();
   private stopping = false;
   // De-chunking.
   private chunked = false;
@@ -100,17 +99,13 @@ export class LiveClient {
     this.result.bytes += chunk.length;
     let body = chunk;
     if (this.head) {
-      const all = this.head.length === 0 ? chunk : Buffer.concat([this.head, chunk]);
-      const end = all.indexOf(HEAD_END);
-      if (end === -1) {
-        if (all.length > MAX_HEAD) this.fail('response head too large');
-        // Copy: the read buffer is shared.
-        else this.head = Buffer.from(all);
-        return true;
-      }
+      // The read buffer is shared: ResponseHead copies what it keeps.
+      const read = this.head.add(chunk);
+      if (read === 'too large') this.fail('response head too large');
+      if (read === 'more' || read === 'too large') return true;
       this.head = undefined;
-      if (!this.readHead(all.subarray(0, end).toString('latin1'))) return false;
-      body = all.subarray(end + HEAD_END.length);
+      if (!this.readHead(read.head)) return false;
+      body = read.body;
       if (this.result.paused) return false;
     }
     if (this.result.paused) return false;
@@ -120,10 +115,9 @@ export class LiveClient {
   }
 
   private readHead(head: string): boolean {
-    const status = /^HTTP\/1\.[01] (\d{3})/.exec(head);
-    this.result.status = status ? Number(status[1]) : 0;
+    this.result.status = statusCode(head);
     if (this.result.status !== 200 || !/\r\ncontent-type:[ \t]*multipart\/x-mixed-replace/i.test(head)) {
-      this.fail(`not a stream: ${head.split('\r\n')[0] ?? ''}`);
+      this.fail(`not a stream: ${statusLine(head)}`);
       return false;
     }
     this.chunked = /\r\ntransfer-encoding:[ \t]*chunked/i.test(head);

@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net';
+import { MAX_HEAD, ResponseHead, statusCode, statusLine } from './http-head.ts';
 
 /** What one client of `/stream` saw, sent from a load process to the bench. */
 export interface ClientResult {
@@ -22,9 +23,6 @@ export interface ClientResult {
 /** Wall-clock milliseconds with sub-millisecond resolution. */
 export const now = (): number => performance.timeOrigin + performance.now();
 
-const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
-const MAX_HEAD = 16 * 1024;
-
 /**
  * One raw `GET /stream` over TCP. It does not parse the multipart body: it only counts the
  * delimiters `CRLF --BOUNDARY CRLF` after the opening `--BOUNDARY CRLF` in the raw bytes.
@@ -36,7 +34,7 @@ const MAX_HEAD = 16 * 1024;
 export class StreamClient {
   readonly result: ClientResult;
   private socket: Socket | undefined;
-  private head: Buffer | undefined = Buffer.alloc(0);
+  private head: ResponseHead | undefined = new ResponseHead();
   private opening: Buffer | undefined;
   private beforeOpening: Buffer | undefined = Buffer.alloc(0);
   private delimiter: Buffer | undefined;
@@ -74,16 +72,12 @@ export class StreamClient {
     this.result.bytes += chunk.length;
     let body = chunk;
     if (this.head) {
-      const all = this.head.length === 0 ? chunk : Buffer.concat([this.head, chunk]);
-      const end = all.indexOf(HEAD_END);
-      if (end === -1) {
-        if (all.length > MAX_HEAD) this.fail('response head too large');
-        else this.head = Buffer.from(all);
-        return;
-      }
+      const read = this.head.add(chunk);
+      if (read === 'too large') this.fail('response head too large');
+      if (read === 'more' || read === 'too large') return;
       this.head = undefined;
-      if (!this.readHead(all.subarray(0, end).toString('latin1'))) return;
-      body = all.subarray(end + HEAD_END.length);
+      if (!this.readHead(read.head)) return;
+      body = read.body;
       // A stalled client: stop reading from the kernel. Its receive buffer fills, then the
       // server's send buffer, then the server sees the socket congested.
       if (this.result.paused) this.socket?.pause();
@@ -105,11 +99,10 @@ export class StreamClient {
   }
 
   private readHead(head: string): boolean {
-    const status = /^HTTP\/1\.[01] (\d{3})/.exec(head);
-    this.result.status = status ? Number(status[1]) : 0;
+    this.result.status = statusCode(head);
     const type = /\r\ncontent-type:[ \t]*multipart\/x-mixed-replace;[ \t]*boundary="?([^"\r\n;]+)"?/i.exec(head);
     if (this.result.status !== 200 || !type) {
-      this.fail(`not a stream: ${head.split('\r\n')[0] ?? ''}`);
+      this.fail(`not a stream: ${statusLine(head)}`);
       return false;
     }
     this.opening = Buffer.from(`--${type[1]!}\r\n`, 'latin1');
