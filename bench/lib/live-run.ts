@@ -4,7 +4,7 @@
  * bench sampling CPU and RSS from /proc, killing a server that outgrows `rssCapMiB` and every
  * child on any way out.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -15,9 +15,10 @@ import type { HarnessCommand, HarnessReport, PushReport } from './live-harness.t
 import type { LiveLoadCommand, LiveLoadReport } from './live-load.ts';
 import type { LiveClientResult } from './live-client.ts';
 import { monoUs } from './live-frames.ts';
-import { children, kernelQueues, ProcSampler } from './server-process.ts';
+import { kernelQueues, ProcSampler } from './server-process.ts';
 import { machineTicks } from './machine.ts';
 import { distribution, type Distribution } from './stats.ts';
+import { startWorker, type Worker } from './worker.ts';
 
 export const SERVERS = ['serverpush', 'mjpeg-server', 'mjpeg-proxy'] as const;
 export type ServerKind = (typeof SERVERS)[number];
@@ -101,55 +102,6 @@ export interface RowResult {
   attempts?: number;
 }
 
-interface Worker<R extends { type: string }, C> {
-  child: ChildProcess;
-  send(command: C): void;
-  next(type: R['type'], timeoutMs: number): Promise<R>;
-}
-
-function startWorker<R extends { type: string }, C>(script: URL, args: string[], nodeArgs: string[]): Worker<R, C> {
-  const child = fork(script, args, {
-    execArgv: ['--import', 'tsx', ...nodeArgs],
-    serialization: 'advanced',
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  child.on('error', () => {});
-  const inbox: R[] = [];
-  const waiting: Array<() => void> = [];
-  child.on('message', (message: R) => {
-    inbox.push(message);
-    for (const wake of waiting.splice(0)) wake();
-  });
-  child.once('exit', () => { for (const wake of waiting.splice(0)) wake(); });
-  const next = async (type: R['type'], timeoutMs: number): Promise<R> => {
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      const index = inbox.findIndex((message) => message.type === type || message.type === 'error');
-      if (index !== -1) {
-        const message = inbox.splice(index, 1)[0]!;
-        if (message.type === 'error' && type !== 'error') throw new Error(`child failed: ${(message as unknown as { message: string }).message}`);
-        return message;
-      }
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the child exited (${child.exitCode ?? child.signalCode}) before sending '${type}'`);
-      const left = deadline - performance.now();
-      if (left <= 0) throw new Error(`no '${type}' from the child within ${timeoutMs} ms`);
-      let timer: NodeJS.Timeout | undefined;
-      await new Promise<void>((resolve) => {
-        waiting.push(resolve);
-        timer = setTimeout(resolve, left);
-      });
-      clearTimeout(timer);
-    }
-  };
-  return {
-    child,
-    send: (command) => { if (child.connected) child.send(command as object); },
-    next,
-  };
-}
-
 const alive = (child: ChildProcess): boolean => child.exitCode === null && child.signalCode === null;
 
 async function endChild(child: ChildProcess, graceMs: number): Promise<void> {
@@ -168,7 +120,7 @@ const minMean = (values: number[]): { min: number; mean: number } => ({
 export async function runRow(options: RowOptions): Promise<RowResult> {
   const started = performance.now();
   const script = options.script ? pathToFileURL(resolve(options.script)) : new URL(`./live-server-${options.server}.ts`, import.meta.url);
-  const harness = startWorker<HarnessReport, HarnessCommand>(script, ['--frames', options.files.join(','), '--fps', String(options.fps)], options.serverNodeArgs);
+  const harness = startWorker<HarnessReport, HarnessCommand>(script, ['--frames', options.files.join(','), '--fps', String(options.fps)], options.serverNodeArgs, 'the child');
   const loads: Array<Worker<LiveLoadReport, LiveLoadCommand>> = [];
   let sampler: ProcSampler | undefined;
   let watchdog: NodeJS.Timeout | undefined;
@@ -191,7 +143,7 @@ export async function runRow(options: RowOptions): Promise<RowResult> {
         harness.child.kill('SIGKILL');
       }
     }, 250);
-    for (let p = 0; p < options.procs; p++) loads.push(startWorker<LiveLoadReport, LiveLoadCommand>(new URL('./live-load.ts', import.meta.url), [], []));
+    for (let p = 0; p < options.procs; p++) loads.push(startWorker<LiveLoadReport, LiveLoadCommand>(new URL('./live-load.ts', import.meta.url), [], [], 'the child'));
     for (const load of loads) await load.next('ready', 20_000);
     const loadSamplers = loads.map((load) => new ProcSampler(load.child.pid!, 500));
     await sleep(300);

@@ -1,12 +1,11 @@
-import { fork, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { cpus, loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClientPlan, LoadCommand, LoadReport } from './load-process.ts';
-import { children, fetchStatus, kernelQueues, ProcSampler, startServer, StatusProbe } from './server-process.ts';
+import { fetchStatus, kernelQueues, ProcSampler, startServer, StatusProbe } from './server-process.ts';
 import { machineTicks } from './machine.ts';
 import { distribution, summarize, type ClientsSummary, type Distribution } from './stats.ts';
 import type { ClientResult } from './stream-client.ts';
+import { startWorker, type Worker } from './worker.ts';
 
 export interface ScenarioOptions {
   /** Path of the built CLI, dist/cli/main.js. */
@@ -54,36 +53,12 @@ export interface RunResult {
   serverWarnings: string[];
 }
 
-interface LoadProcess {
-  child: ChildProcess;
-  send(command: LoadCommand): void;
-  next(type: LoadReport['type']): Promise<LoadReport>;
-}
+type LoadProcess = Worker<LoadReport, LoadCommand>;
 
 async function startLoad(): Promise<LoadProcess> {
-  const child = fork(new URL('./load-process.ts', import.meta.url), [], {
-    execArgv: ['--import', 'tsx'],
-    serialization: 'advanced',
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  const inbox: LoadReport[] = [];
-  const waiting: Array<() => void> = [];
-  child.on('message', (message: LoadReport) => {
-    inbox.push(message);
-    for (const wake of waiting.splice(0)) wake();
-  });
-  const next = async (type: LoadReport['type']): Promise<LoadReport> => {
-    for (;;) {
-      const index = inbox.findIndex((message) => message.type === type);
-      if (index !== -1) return inbox.splice(index, 1)[0]!;
-      if (child.exitCode !== null) throw new Error(`a load process exited (${child.exitCode}) before sending '${type}'`);
-      await Promise.race([new Promise<void>((resolve) => waiting.push(resolve)), once(child, 'exit')]);
-    }
-  };
-  await next('ready');
-  return { child, send: (command) => child.send(command), next };
+  const load = startWorker<LoadReport, LoadCommand>(new URL('./load-process.ts', import.meta.url), [], [], 'a load process');
+  await load.next('ready');
+  return load;
 }
 
 const maxOf = (values: number[]): number => values.reduce((a, b) => Math.max(a, b), 0);
