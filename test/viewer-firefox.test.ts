@@ -12,10 +12,10 @@ import { mkdtemp, rm, writeFile, readdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EXAMPLES, makeFolder, removeFolder, startServer, sleep } from './helpers/server.ts';
+import { EXAMPLES, startServer, sleep } from './helpers/server.ts';
 import { RECORD_SHOWS, type Shown } from './helpers/viewer-page.ts';
+import { assertProbeBlocked, assertShownOnTime, sandboxProbeServer, slideshowServer, SLIDESHOW_IMAGE_WIDTHS, SLIDESHOW_KINDS, SLIDESHOW_SEQS } from './helpers/viewer-scenes.ts';
 import { compareFileNames } from '../src/sources/folder-catalog.ts';
-import type { PartEvent } from '../src/server/server.ts';
 
 const FIREFOX = process.env['FIREFOX_PATH'] ?? '/usr/bin/firefox-esr';
 const skip = existsSync(FIREFOX) ? false : `${FIREFOX} not found (apt-get install firefox-esr)`;
@@ -147,43 +147,22 @@ after(() => firefox?.close());
 test('Firefox ESR: every document of examples/slideshow appears in the viewer in order, each within 100 ms of being sent', { skip }, async (t) => {
   const ff = firefox!;
   t.diagnostic(`Firefox ${ff.version}`);
-  const { server, url } = await startServer({ dir: EXAMPLES, intervalMs: 400 });
-  t.after(() => server.close());
-  const sent: PartEvent[] = [];
-  server.on('part', (event: PartEvent) => sent.push(event));
+  const { url, sent } = await slideshowServer(t, 400);
   await ff.goto(new URL('view', url).href);
   await ff.waitFor('window.shows && window.shows.length >= 10');
   const seen = await ff.evaluate<Shown[]>('window.shows');
   const names = (await readdir(EXAMPLES)).sort(compareFileNames);
   assert.deepEqual(sent.map((e) => e.name), names);
-  assert.deepEqual(seen.map((s) => s.seq), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
-  assert.deepEqual(seen.map((s) => s.kind), ['html', 'image', 'text', 'image', 'image', 'html', 'image', 'image', 'image', 'text']);
-  assert.deepEqual(seen.filter((s) => s.kind === 'image').map((s) => Number(s.seen.split('x')[0])), [320, 360, 400, 480, 240, 440]);
-  const delays = seen.map((s, i) => s.shownAt - sent[i]!.sentAt);
-  t.diagnostic(`shown after sending (ms): ${delays.join(', ')}`);
-  delays.forEach((delay, i) => assert.ok(delay >= -5 && delay < 100, `${sent[i]!.name} shown ${delay} ms after it was sent`));
+  assert.deepEqual(seen.map((s) => s.seq), SLIDESHOW_SEQS);
+  assert.deepEqual(seen.map((s) => s.kind), SLIDESHOW_KINDS);
+  assert.deepEqual(seen.filter((s) => s.kind === 'image').map((s) => Number(s.seen.split('x')[0])), SLIDESHOW_IMAGE_WIDTHS);
+  assertShownOnTime(t, seen, sent);
   await ff.waitFor(`document.getElementById('viewer').dataset.state === 'ended'`);
 });
 
 test('Firefox ESR: the html sandbox holds: a pushed document runs, but cannot read the viewer page', { skip }, async (t) => {
   const ff = firefox!;
-  const probe = `<!doctype html><title>probe</title><body><pre id="out">not run</pre><script>
-    var results = [];
-    var probe = function (name, read) {
-      try { results.push(name + ': read ' + String(read()).slice(0, 40)); } catch (e) { results.push(name + ': blocked ' + e.name); }
-    };
-    probe('parent.document', function () { return parent.document.title; });
-    probe('top.document', function () { return top.document.body.innerHTML.length; });
-    probe('parent.location', function () { return parent.location.href; });
-    probe('document.cookie', function () { return document.cookie; });
-    probe('localStorage', function () { return localStorage.length; });
-    try { parent.document.title = 'pwned'; } catch (e) {}
-    document.getElementById('out').textContent = 'ran\\n' + results.join('\\n');
-  </script></body>`;
-  const dir = await makeFolder({ '1-probe.html': probe, '2-after.txt': 'after' });
-  t.after(() => removeFolder(dir));
-  const { server, url } = await startServer({ dir, intervalMs: 2000 });
-  t.after(() => server.close());
+  const url = await sandboxProbeServer(t, 2000);
   await ff.goto(new URL('view', url).href);
   await ff.waitFor('window.shows && window.shows.length >= 1');
   let out: string | null = null;
@@ -192,12 +171,7 @@ test('Firefox ESR: the html sandbox holds: a pushed document runs, but cannot re
     if (text) out = text;
   }
   assert.ok(out, 'the pushed document is in a frame');
-  t.diagnostic(out.replace(/\n/g, ' | '));
-  const lines = out.split('\n');
-  assert.equal(lines[0], 'ran');
-  for (const name of ['parent.document', 'top.document', 'parent.location', 'document.cookie', 'localStorage']) {
-    assert.ok(lines.includes(`${name}: blocked SecurityError`), `${name}: ${lines.find((l) => l.startsWith(name))}`);
-  }
+  assertProbeBlocked(t, out);
   assert.equal(await ff.evaluate<string>('document.title'), 'default — serverpush viewer');
 });
 
