@@ -318,3 +318,34 @@ test('liveHandler(stream) serves a live stream from any Node http server (and so
   viewer.close();
   assert.ok(await eventually(() => stream.viewers === 0, 1000));
 });
+
+test('liveHandler also serves an HTTP/2 server (compatibility API), through the response, never the shared socket', async (t) => {
+  const http2 = await import('node:http2');
+  const { liveHandler } = await import('../src/adapters/node-live-handler.ts');
+  const stream = new LiveStream({ name: 'h2' });
+  stream.push(jpeg(0));
+  const server = http2.createServer(liveHandler(stream));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const session = http2.connect(`http://127.0.0.1:${(server.address() as { port: number }).port}`);
+  t.after(() => { session.destroy(); server.close(); });
+  // Two viewers on one session: each response is an HTTP/2 stream of the one shared connection.
+  const viewers = await Promise.all([0, 1].map(async () => {
+    const request = session.request({ ':path': '/cam' });
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const headers = await new Promise<import('node:http2').IncomingHttpHeaders>((resolve) => request.once('response', resolve));
+    return { request, chunks, headers };
+  }));
+  await eventually(() => stream.viewers === 2);
+  stream.push(jpeg(1));
+  for (const { request, chunks, headers } of viewers) {
+    assert.equal(headers[':status'], 200);
+    assert.equal(headers['content-type'], `multipart/x-mixed-replace; boundary=${stream.framing.boundary}`);
+    assert.ok(await eventually(() => Buffer.concat(chunks).includes(frames[1]!), 2000), 'the second frame arrived');
+    const parts = [];
+    for await (const part of readParts((async function* () { yield Buffer.concat(chunks); })(), { boundary: stream.framing.boundary })) parts.push(part);
+    assert.equal(parts.length, 2);
+    assert.ok(Buffer.from(parts[0]!.body).equals(frames[0]!) && Buffer.from(parts[1]!.body).equals(frames[1]!));
+    request.close();
+  }
+});

@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { multipartContentType } from '../protocol/content-type.ts';
 import type { LiveSink } from '../hub/subscriber.ts';
@@ -91,10 +91,11 @@ export class NodeMultipartResponse implements LiveSink {
     this.res.socket?.setNoDelay(true);
     this.res.writeHead(200, streamHeaders(boundary, options));
     this.res.flushHeaders();
-    // A response has its socket once it is the connection's current one (not queued behind a
-    // pipelined request); then flushHeaders() has written the head to it, and the body may follow.
+    // An HTTP/1 response has its socket once it is the connection's current one (not queued
+    // behind a pipelined request); then flushHeaders() has written the head to it, and the body
+    // may follow. (An HTTP/2 compatibility response's socket belongs to the whole session.)
     const socket = this.res.socket;
-    if (options.closeDelimited && socket && !socket.destroyed) this.direct = socket;
+    if (options.closeDelimited && this.res instanceof ServerResponse && socket && !socket.destroyed) this.direct = socket;
   }
 
   /** True while the client has not taken the previous write yet. */
