@@ -324,7 +324,9 @@ test('liveHandler also serves an HTTP/2 server (compatibility API), through the 
   const { liveHandler } = await import('../src/adapters/node-live-handler.ts');
   const stream = new LiveStream({ name: 'h2' });
   stream.push(jpeg(0));
-  const server = http2.createServer(liveHandler(stream));
+  // The compatibility API's request and response quack like node:http's; the types differ.
+  const handler = liveHandler(stream) as unknown as (req: import('node:http2').Http2ServerRequest, res: import('node:http2').Http2ServerResponse) => void;
+  const server = http2.createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const session = http2.connect(`http://127.0.0.1:${(server.address() as { port: number }).port}`);
   t.after(() => { session.destroy(); server.close(); });
