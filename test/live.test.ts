@@ -351,3 +351,30 @@ test('liveHandler also serves an HTTP/2 server (compatibility API), through the 
     request.close();
   }
 });
+
+test('a part is encoded to the same bytes whether its body is copied into one buffer (small) or written as it is (large)', async (t) => {
+  const { encodePart, CONTIGUOUS_MAX_BODY } = await import('../src/hub/encoded-part.ts');
+  const { MultipartFraming } = await import('../src/protocol/encoder.ts');
+  const framing = new MultipartFraming('b0undary');
+  const join = (chunks: readonly Uint8Array[]) => Buffer.concat(chunks.map((c) => Buffer.from(c.buffer, c.byteOffset, c.length)));
+  for (const size of [1, CONTIGUOUS_MAX_BODY, CONTIGUOUS_MAX_BODY + 1, 300_000]) {
+    const body = Buffer.alloc(size, 0x61);
+    const part = encodePart(framing, { contentType: 'text/plain', body, timestamp: 1_700_000_000_000 }, 1);
+    const head = `Content-Type: text/plain\r\nContent-Length: ${size}\r\nX-Timestamp: 1700000000.000000\r\n\r\n`;
+    assert.equal(join(part.standard).toString('latin1'), `${head}${body.toString('latin1')}\r\n--b0undary\r\n`, `standard, ${size} bytes`);
+    assert.equal(join(part.eager).toString('latin1'), `${body.toString('latin1')}\r\n--b0undary\r\nContent-Type: text/plain\r\n\r\n`, `eager, ${size} bytes`);
+    assert.equal(part.standard.length, size > CONTIGUOUS_MAX_BODY ? 3 : 1, `one write for ${size} bytes only when small`);
+    assert.ok(Buffer.from(part.body).equals(body));
+    // A viewer of that part, standard and eager, gets exactly those bytes after the opening.
+    const stream = new LiveStream({ boundary: 'b0undary', checkImages: false });
+    stream.push({ contentType: 'text/plain', body, timestamp: 1_700_000_000_000 });
+    for (const eager of [false, true]) {
+      const got: Uint8Array[] = [];
+      const closed = new AbortController();
+      t.after(() => closed.abort());
+      stream.subscribe({ write: (chunks) => { got.push(...chunks); return true; }, onDrain: () => {}, signal: closed.signal, destroy: () => closed.abort() }, { eager });
+      const expected = eager ? `--b0undary\r\n${head}${body.toString('latin1')}\r\n--b0undary\r\nContent-Type: text/plain\r\n\r\n` : `--b0undary\r\n${head}${body.toString('latin1')}\r\n--b0undary\r\n`;
+      assert.equal(join(got).toString('latin1'), expected, `${eager ? 'eager' : 'standard'} viewer, ${size} bytes`);
+    }
+  }
+});

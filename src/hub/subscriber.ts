@@ -93,10 +93,10 @@ export class Subscriber {
     this.pending = undefined;
     this.lastSentAt = now;
     this.partsSent++;
-    // One contiguous range per part once the stream has begun (see EncodedPart).
-    let chunks: Uint8Array[];
-    if (this.started) chunks = [this.options.eager ? part.eager : part.standard];
-    else chunks = this.options.eager ? [this.framing.opening, part.head, part.eager] : [this.framing.opening, part.standard];
+    // Once the stream has begun, the part's own chunk list, shared by every viewer (EncodedPart).
+    let chunks: readonly Uint8Array[];
+    if (this.started) chunks = this.options.eager ? part.eager : part.standard;
+    else chunks = this.options.eager ? [this.framing.opening, part.head, ...part.eager] : [this.framing.opening, ...part.standard];
     this.started = true;
     const ok = this.sink.write(chunks);
     this.options.onSent?.();
