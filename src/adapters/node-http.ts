@@ -1,5 +1,6 @@
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { multipartContentType } from '../protocol/content-type.ts';
 import type { LiveSink } from '../hub/subscriber.ts';
 import type { ServerPushErrorCode } from '../errors.ts';
@@ -42,14 +43,23 @@ export function streamHeaders(boundary: string, options: StreamHeaderOptions = {
 }
 
 /**
- * Drops a response's connection at once. `stalled`: with a TCP reset, so that the kernel discards
+ * Drops a response at once; never throws. `stalled`: with a TCP reset, so that the kernel discards
  * the megabytes it may still hold for a client that stopped reading (a plain close keeps them
- * queued until the peer goes away).
+ * queued until the peer goes away). Only an HTTP/1 response over plain TCP owns a socket it can
+ * reset: an HTTP/2 response shares its session's connection (destroying the response resets
+ * that one stream), and a TLS socket has no TCP handle to reset (it is closed).
  */
 function dropResponse(res: ServerResponse, reason?: 'stalled'): void {
   const socket = res.socket;
-  if (reason === 'stalled' && socket && !socket.destroyed) socket.resetAndDestroy();
-  else res.destroy();
+  if (reason === 'stalled' && res instanceof ServerResponse && socket && !socket.destroyed && !(socket as TLSSocket).encrypted) {
+    try {
+      socket.resetAndDestroy();
+      return;
+    } catch {
+      // Not a TCP socket after all (a custom transport): close it below.
+    }
+  }
+  res.destroy();
 }
 
 /**
@@ -91,11 +101,21 @@ export class NodeMultipartResponse implements LiveSink {
     this.res.socket?.setNoDelay(true);
     this.res.writeHead(200, streamHeaders(boundary, options));
     this.res.flushHeaders();
-    // An HTTP/1 response has its socket once it is the connection's current one (not queued
-    // behind a pipelined request); then flushHeaders() has written the head to it, and the body
-    // may follow. (An HTTP/2 compatibility response's socket belongs to the whole session.)
-    const socket = this.res.socket;
-    if (options.closeDelimited && this.res instanceof ServerResponse && socket && !socket.destroyed) this.direct = socket;
+    if (options.closeDelimited && this.canWriteDirectly()) this.direct = this.res.socket!;
+  }
+
+  /**
+   * Whether the body may bypass `ServerResponse` now that the head is out: an HTTP/1 response
+   * (an HTTP/2 compatibility response's socket belongs to the whole session) that has its socket
+   * (it is not queued behind a pipelined request, so flushHeaders() wrote the head to it), with a
+   * body (not HEAD), no transfer coding, and nobody wrapping its `write` (compression or
+   * instrumentation middleware, `inject()` test harnesses): they all keep getting every byte.
+   */
+  private canWriteDirectly(): boolean {
+    const res = this.res;
+    const socket = res.socket;
+    return res instanceof ServerResponse && socket !== null && !socket.destroyed && res.req.method !== 'HEAD'
+      && !res.chunkedEncoding && res.write === ServerResponse.prototype.write;
   }
 
   /** True while the client has not taken the previous write yet. */

@@ -117,7 +117,13 @@ export class Subscriber {
       return;
     }
     this.options.onStall(this);
-    this.sink.destroy('stalled');
+    try {
+      this.sink.destroy('stalled');
+    } catch {
+      // A sink must not throw here (a timer has no caller to catch it); if one does, the viewer
+      // is still released so it never stays counted and busy.
+      this.release();
+    }
   };
 
   /** Ends this viewer's response. */
