@@ -468,6 +468,15 @@ test('live bodies on HTTP/1 bypass ServerResponse.write; a response whose write 
   for (let i = 1; i <= 3; i++) stream.push(jpeg(i));
   await plain.reader.waitFor(4);
   assert.equal(prototypeWrites, 0, 'a plain HTTP/1 live response writes straight to its socket');
+  // serverpush's own server too.
+  const { server, url } = await pushServer();
+  t.after(() => server.close());
+  server.live().push(jpeg(0));
+  const own = await openStream(new URL('stream', url));
+  server.live().push(jpeg(1));
+  await own.reader.waitFor(2);
+  own.close();
+  assert.equal(prototypeWrites, 0, 'serverpush serve writes live bodies straight to the socket');
   // A raw client of the wrapped server: everything after the head went through the wrapper.
   const socket = connect(wrappedPort, '127.0.0.1');
   let text = '';
