@@ -114,7 +114,7 @@ export class NodeMultipartResponse implements LiveSink {
   private canWriteDirectly(): boolean {
     const res = this.res;
     const socket = res.socket;
-    return res instanceof ServerResponse && socket !== null && !socket.destroyed && res.req.method !== 'HEAD'
+    return res instanceof ServerResponse && socket !== null && !socket.destroyed && res.req?.method !== 'HEAD'
       && !res.chunkedEncoding && res.write === ServerResponse.prototype.write;
   }
 
