@@ -42,7 +42,8 @@ import { FRAME_SPECS, makeFrames, type FrameSet } from './lib/live-frames.ts';
 import { busiestOthers, processTimes, runRow, SERVERS, type RowResult } from './lib/live-run.ts';
 import { renderSection, writeLiveSection, type LiveReportContext } from './lib/live-report.ts';
 import { machineDescription, sourceRevision } from './lib/report.ts';
-import { children } from './lib/server-process.ts';
+import { children, killChildren } from './lib/server-process.ts';
+import { positive, warnIfStaleBuild } from './lib/cli.ts';
 import { waitForQuiet } from './lib/machine.ts';
 import { summarizeProfile } from './lib/cpu-profile.ts';
 
@@ -52,12 +53,6 @@ function list(name: string, text: string): string[] {
   const items = text.split(',').map((s) => s.trim()).filter(Boolean);
   if (items.length === 0) throw new Error(`--${name} is empty`);
   return items;
-}
-
-function positive(name: string, text: string): number {
-  const value = Number(text);
-  if (text.trim() === '' || !Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number, got ${JSON.stringify(text)}`);
-  return value;
 }
 
 function parse(argv: string[]) {
@@ -144,15 +139,6 @@ function parse(argv: string[]) {
   };
 }
 
-function newest(dir: string): number {
-  let latest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    latest = Math.max(latest, entry.isDirectory() ? newest(path) : statSync(path).mtimeMs);
-  }
-  return latest;
-}
-
 function peerVersion(name: string): string {
   try {
     const pkg = JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string };
@@ -160,10 +146,6 @@ function peerVersion(name: string): string {
   } catch {
     return name;
   }
-}
-
-function killChildren(): void {
-  for (const child of children) child.kill('SIGKILL');
 }
 
 const say = (text: string): void => { process.stderr.write(`${text}\n`); };
@@ -211,7 +193,7 @@ async function main(): Promise<void> {
     return report(JSON.parse(readFileSync(options.render, 'utf8')) as LiveReportContext, options.write);
   }
   if (!existsSync(join(root, 'dist/index.js'))) throw new Error('dist/index.js is missing: run `npm run build` first');
-  if (newest(join(root, 'src')) > newest(join(root, 'dist'))) say('warning: src/ is newer than dist/; the bench measures dist/ (run `npm run build`)');
+  warnIfStaleBuild(root);
   const began = performance.now();
   say(`machine: ${machineDescription()}`);
   const touch = [touchGiB(), touchGiB()];

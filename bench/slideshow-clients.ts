@@ -26,7 +26,7 @@
  * --cli PATH (the built CLI to run; default dist/cli/main.js), --source TEXT (what the report
  * names as the measured source; default: the git revision of the CLI's package).
  */
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,18 +34,11 @@ import { parseArgs } from 'node:util';
 import { makeSlideFolder } from './lib/fixtures.ts';
 import { machineDescription, renderSection, sourceRevision, writeSection, type ReportContext } from './lib/report.ts';
 import { runScenario, type RunResult } from './lib/run.ts';
-import { children } from './lib/server-process.ts';
+import { killChildren } from './lib/server-process.ts';
+import { positive, warnIfStaleBuild } from './lib/cli.ts';
 import { waitForQuiet } from './lib/machine.ts';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
-
-function positive(name: string, text: string, integer = false): number {
-  const value = Number(text);
-  if (text.trim() === '' || !Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
-    throw new Error(`--${name} must be a positive ${integer ? 'integer' : 'number'}, got ${JSON.stringify(text)}`);
-  }
-  return value;
-}
 
 function parse(argv: string[]) {
   const { values } = parseArgs({
@@ -97,20 +90,6 @@ function parse(argv: string[]) {
   };
 }
 
-/** Newest modification time under a folder, to tell a stale build. */
-function newest(dir: string): number {
-  let latest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    latest = Math.max(latest, entry.isDirectory() ? newest(path) : statSync(path).mtimeMs);
-  }
-  return latest;
-}
-
-function killChildren(): void {
-  for (const child of children) child.kill('SIGKILL');
-}
-
 async function main(): Promise<void> {
   const options = parse(process.argv.slice(2));
   if (options.render !== undefined) {
@@ -119,9 +98,7 @@ async function main(): Promise<void> {
   const { cli } = options;
   if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` first`);
   const packageRoot = resolve(dirname(cli), '../..');
-  if (existsSync(join(packageRoot, 'src')) && newest(join(packageRoot, 'src')) > newest(join(packageRoot, 'dist'))) {
-    process.stderr.write('warning: src/ is newer than dist/; the bench measures dist/ (run `npm run build`)\n');
-  }
+  warnIfStaleBuild(packageRoot);
   process.stderr.write(`machine: ${machineDescription()}\n`);
   const fixture = await makeSlideFolder(options.files);
   const runs: RunResult[] = [];

@@ -4,7 +4,12 @@ import { once } from 'node:events';
 
 /** Every child the bench started, killed when the bench exits however it exits. */
 export const children = new Set<ChildProcess>();
-process.on('exit', () => { for (const child of children) child.kill('SIGKILL'); });
+
+/** Kills every child the bench started (on every way out). */
+export function killChildren(): void {
+  for (const child of children) child.kill('SIGKILL');
+}
+process.on('exit', killChildren);
 
 /** Linux clock ticks per second for /proc/PID/stat (`getconf CLK_TCK`; 100 on every common kernel). */
 const CLOCK_TICKS = 100;
