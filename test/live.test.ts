@@ -581,3 +581,59 @@ test('over HTTP/2 a stalled viewer is dropped alone: the other stream of the sam
   assert.ok(read > before, 'the other viewer still reads');
   assert.equal(stream.viewers, 1);
 });
+
+test('server.close() ends each live viewer cleanly: the announced part (the latest frame) and the closing delimiter', async () => {
+  const { server, url } = await pushServer();
+  server.live().push(jpeg(0));
+  const boundary = server.live().framing.boundary;
+  const viewer = (accept: string) => {
+    const socket = connect(Number(url.port), url.hostname);
+    const got = { text: '', closed: false };
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => { got.text += chunk; });
+    socket.on('close', () => { got.closed = true; });
+    socket.write(`GET /stream HTTP/1.1\r\nHost: x\r\nAccept: ${accept}\r\n\r\n`);
+    return got;
+  };
+  const standard = viewer('*/*');
+  const eager = viewer('image/*'); // an <img>: eager framing
+  await eventually(() => server.live().viewers === 2 && standard.text.includes('\xff\xd9') && eager.text.includes('\xff\xd9'));
+  server.live().push(jpeg(1));
+  await eventually(() => standard.text.split('\xff\xd9').length === 3 && eager.text.split('\xff\xd9').length === 3);
+  await server.close();
+  assert.ok(await eventually(() => standard.closed && eager.closed, 3000));
+  const close = `\r\n--${boundary}--\r\n`;
+  const last = frames[1]!.toString('latin1');
+  // Standard: after frame 1's delimiter, frame 1 again with full headers, then the close.
+  assert.ok(standard.text.endsWith(`${last}${close}`), JSON.stringify(standard.text.slice(-80)));
+  assert.equal(standard.text.split(last).length, 3, 'frame 1 twice: pushed, then as the announced last part');
+  const tail = standard.text.slice(standard.text.lastIndexOf(`${last}\r\n--${boundary}\r\n`) + last.length);
+  assert.match(tail, new RegExp(`^\\r\\n--${boundary}\\r\\nContent-Type: image/jpeg\\r\\nContent-Length: ${frames[1]!.length}\\r\\nX-Timestamp: [0-9.]+\\r\\n\\r\\n`));
+  // Eager: the announced header block went out after frame 1, so only the body and the close follow.
+  assert.ok(eager.text.endsWith(`${last}\r\n--${boundary}\r\nContent-Type: image/jpeg\r\n\r\n${last}${close}`), JSON.stringify(eager.text.slice(-80)));
+  // A frame pushed after the end goes nowhere.
+  const before = standard.text.length;
+  server.live().push(jpeg(2));
+  await sleep(50);
+  assert.equal(standard.text.length, before);
+});
+
+test('closeViewers() ends a liveResponse() body cleanly: readParts sees the last frame and the end', async () => {
+  const stream = new LiveStream({ name: 'web-end' });
+  stream.push(jpeg(3));
+  const response = liveResponse(stream);
+  const parts: Buffer[] = [];
+  const reading = (async () => {
+    for await (const part of readParts(response)) {
+      parts.push(Buffer.from(part.body));
+      if (parts.length === 2) stream.closeViewers();
+    }
+  })();
+  await eventually(() => parts.length === 1);
+  stream.push(jpeg(4));
+  await reading;
+  assert.equal(parts.length, 3, 'frame 3, frame 4, then frame 4 again as the last part');
+  assert.ok(parts[0]!.equals(frames[3]!) && parts[1]!.equals(frames[4]!) && parts[2]!.equals(frames[4]!));
+  await eventually(() => stream.viewers === 0);
+  assert.equal(stream.viewers, 0);
+});

@@ -39,6 +39,13 @@ export function liveResponse(stream: LiveStream, request?: Request, options: Sub
       closed.abort();
       try { controller.close(); } catch { /* already closed */ }
     },
+    end(chunks) {
+      if (closed.signal.aborted) return;
+      try {
+        for (const chunk of chunks) controller.enqueue(chunk);
+      } catch { /* the reader went away */ }
+      sink.destroy();
+    },
   };
   request?.signal.addEventListener('abort', () => sink.destroy(), { once: true });
   stream.subscribe(sink, options);

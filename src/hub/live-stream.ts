@@ -166,9 +166,15 @@ export class LiveStream extends EventEmitter {
     this.emit('demand');
   }
 
-  /** Drops every viewer (server shutdown). */
-  closeViewers(): void {
-    for (const subscriber of this.subscribers) subscriber.close();
+  /**
+   * Ends every viewer's response (server shutdown): cleanly, with the latest part and the closing
+   * delimiter (see Subscriber.end), or at once with `{ drop: true }`.
+   */
+  closeViewers(options: { drop?: boolean } = {}): void {
+    for (const subscriber of this.subscribers) {
+      if (options.drop) subscriber.close();
+      else subscriber.end(this.latestPart);
+    }
   }
 
   toJSON() {

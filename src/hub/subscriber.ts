@@ -14,6 +14,8 @@ export interface LiveSink {
    * it (a TCP reset) instead of keeping megabytes queued for a peer that takes nothing.
    */
   destroy(reason?: 'stalled'): void;
+  /** Writes the last chunks and ends the response cleanly (without it, ending drops the viewer). */
+  end?(chunks: readonly Uint8Array[]): void;
 }
 
 export interface SubscriberOptions {
@@ -49,6 +51,8 @@ export class Subscriber {
   /** When the sink last became busy (performance.now()). */
   private busySince = 0;
   private started = false;
+  /** end() was called: nothing more is written. */
+  private ended = false;
   private lastSentAt = -Infinity;
   private fpsTimer: ReturnType<typeof setTimeout> | undefined;
   private stallTimer: ReturnType<typeof setTimeout> | undefined;
@@ -65,7 +69,7 @@ export class Subscriber {
   }
 
   get closed(): boolean {
-    return this.sink.signal.aborted;
+    return this.ended || this.sink.signal.aborted;
   }
 
   /** A new part of the stream: send it now, or keep it as the one pending. */
@@ -126,9 +130,25 @@ export class Subscriber {
     }
   };
 
-  /** Ends this viewer's response. */
+  /** Drops this viewer at once. */
   close(): void {
     this.sink.destroy();
+  }
+
+  /**
+   * Ends this viewer's response cleanly (server shutdown): the part it has been announced (the
+   * delimiter, and with eager framing the header block, went out after its last part) becomes
+   * `latest` — the newest frame, again for a viewer that had it — then the closing delimiter.
+   * A viewer that got nothing yet just ends; a sink that cannot end is dropped.
+   */
+  end(latest: EncodedPart | undefined): void {
+    if (this.closed) return;
+    this.ended = true;
+    this.release();
+    if (!this.sink.end) return this.sink.destroy();
+    if (!this.started || !latest) return this.sink.end([]);
+    const { close } = this.framing;
+    this.sink.end(this.options.eager ? [latest.body, close] : [latest.head, latest.body, close]);
   }
 
   private release(): void {
