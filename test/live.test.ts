@@ -637,3 +637,64 @@ test('closeViewers() ends a liveResponse() body cleanly: readParts sees the last
   await eventually(() => stream.viewers === 0);
   assert.equal(stream.viewers, 0);
 });
+
+test('after closeViewers() a push writes nothing more: the body ends with the closing delimiter', async (t) => {
+  const stream = new LiveStream({ name: 'after-end' });
+  stream.push(jpeg(0));
+  const port = await handlerServer(t, stream);
+  const socket = connect(port, '127.0.0.1');
+  let text = '';
+  socket.setEncoding('latin1');
+  socket.on('data', (chunk: string) => { text += chunk; });
+  const closed = new Promise((resolve) => socket.once('close', resolve));
+  socket.write('GET /cam HTTP/1.1\r\nHost: x\r\n\r\n');
+  await eventually(() => stream.viewers === 1 && text.includes('\xff\xd9'));
+  stream.closeViewers();
+  stream.push(jpeg(1)); // at once, before the response has closed
+  await closed;
+  assert.ok(text.endsWith(`${frames[0]!.toString('latin1')}\r\n--${stream.framing.boundary}--\r\n`), JSON.stringify(text.slice(-60)));
+  assert.ok(!text.includes(frames[1]!.toString('latin1')), 'the frame pushed after the end went nowhere');
+});
+
+test('end(): a viewer that does not take its last bytes is dropped after the stall timeout; one that does is not', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  let now = 0;
+  t.mock.method(performance, 'now', () => now);
+  const advance = (to: number) => {
+    while (now < to) {
+      now++;
+      t.mock.timers.tick(1);
+    }
+  };
+  const framing = new MultipartFraming('b0undary');
+  const viewer = () => {
+    const controller = new AbortController();
+    const seen = { destroyed: undefined as string | undefined, ended: [] as Uint8Array[], stalls: 0 };
+    const sink: LiveSink = {
+      signal: controller.signal,
+      write: () => false, // busy until it drains, which it never does
+      onDrain: () => {},
+      destroy: (reason) => { seen.destroyed = reason ?? 'closed'; controller.abort(); },
+      end: (chunks) => { seen.ended.push(...chunks); },
+    };
+    const subscriber = new Subscriber(sink, framing, { eager: false, maxFps: 0, stallTimeoutMs: 700, onStall: () => { seen.stalls++; } });
+    return { subscriber, seen, controller };
+  };
+  const part = encodePart(framing, { contentType: 'text/plain', body: new Uint8Array([7]) }, 1);
+  const stuck = viewer();
+  const taking = viewer();
+  stuck.subscriber.offer(part); // busy from 0
+  taking.subscriber.offer(part);
+  advance(300);
+  stuck.subscriber.end(part);
+  taking.subscriber.end(part);
+  taking.controller.abort(); // this one's response finished and closed
+  assert.equal(Buffer.concat(stuck.seen.ended).toString('latin1').endsWith('\r\n--b0undary--\r\n'), true);
+  advance(699);
+  assert.equal(stuck.seen.destroyed, undefined, 'busy for 699 ms: kept');
+  advance(701);
+  assert.equal(stuck.seen.destroyed, 'stalled', 'busy for 701 ms, end included: dropped');
+  assert.equal(stuck.seen.stalls, 1);
+  assert.equal(taking.seen.destroyed, undefined);
+  assert.equal(taking.seen.stalls, 0);
+});

@@ -89,3 +89,25 @@ test('StreamConnection: 503 with Retry-After waits as told; 404 fails for good',
   const failed = missing.states.at(-1)!;
   assert.match(failed.state === 'failed' ? failed.reason : '', /HTTP 404.*no stream named "nope"/);
 });
+
+test('StreamConnection reconnects by default when a live stream ends (X-Stream-Kind: live): the server went away', async (t) => {
+  const first = await startServer({ streams: { default: { type: 'push' } } });
+  const port = Number(first.url.port);
+  first.server.live().push({ contentType: 'text/plain', body: new TextEncoder().encode('before') });
+  const viewer = record(new URL('stream', first.url), { initialRetryMs: 50 });
+  t.after(() => viewer.connection.close());
+  assert.ok(await eventually(() => viewer.parts.length === 1, 3000));
+  await first.server.close(); // ends the stream cleanly, with its closing delimiter
+  assert.ok(await eventually(() => viewer.names().includes('retrying'), 3000), viewer.names().join(' '));
+  assert.ok(!viewer.names().includes('ended'), viewer.names().join(' '));
+  const second = await startServer({ port, streams: { default: { type: 'push' } } });
+  t.after(() => second.server.close());
+  second.server.live().push({ contentType: 'text/plain', body: new TextEncoder().encode('after') });
+  assert.ok(await eventually(() => viewer.parts.some((p) => new TextDecoder().decode(p.chunks[0]) === 'after'), 10_000), viewer.names().join(' '));
+  // Told not to, it does not.
+  const told = record(new URL('stream', second.url), { reconnectOnEnd: false });
+  t.after(() => told.connection.close());
+  assert.ok(await eventually(() => told.parts.length >= 1, 3000));
+  second.server.live().closeViewers();
+  assert.ok(await eventually(() => told.names().includes('ended'), 3000), told.names().join(' '));
+});

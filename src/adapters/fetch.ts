@@ -56,6 +56,7 @@ export function liveResponse(stream: LiveStream, request?: Request, options: Sub
       Pragma: 'no-cache',
       Expires: '0',
       'X-Accel-Buffering': 'no',
+      'X-Stream-Kind': 'live',
     },
   });
 }

@@ -24,11 +24,18 @@ export interface StreamHeaderOptions {
    * @default false
    */
   raw?: boolean;
+  /**
+   * A live stream: says so in `X-Stream-Kind: live`, so that a client that sees it end (the
+   * server went away) knows to reconnect rather than take it as the end of the show.
+   * @default false
+   */
+  live?: boolean;
 }
 
 /** Headers every multipart/x-mixed-replace response carries (DESIGN.md, wire format). */
 export function streamHeaders(boundary: string, options: StreamHeaderOptions = {}): Record<string, string> {
   return {
+    ...(options.live ? { 'X-Stream-Kind': 'live' } : {}),
     ...(options.raw
       ? { 'Content-Type': 'application/octet-stream', 'X-Multipart-Boundary': boundary, 'X-Content-Type-Options': 'nosniff' }
       : { 'Content-Type': multipartContentType(boundary) }),

@@ -29,7 +29,7 @@ export async function serveLiveViewer(stream: LiveStream, req: IncomingMessage, 
   const raw = isRawRequest(query);
   if (req.method === 'HEAD') {
     // Node would hold the headers of an endless HEAD response until end(): answer them alone.
-    res.writeHead(200, streamHeaders(stream.framing.boundary, { raw }));
+    res.writeHead(200, streamHeaders(stream.framing.boundary, { raw, live: true }));
     res.end();
     return;
   }
@@ -38,7 +38,7 @@ export async function serveLiveViewer(stream: LiveStream, req: IncomingMessage, 
     counters.clients++;
     counters.clientsTotal++;
   }
-  sink.start(stream.framing.boundary, { raw, closeDelimited: true });
+  sink.start(stream.framing.boundary, { raw, live: true, closeDelimited: true });
   stream.subscribe(sink, { eager: wantsEager(req.headers.accept, query), maxFps, ...(counters ? { onSent: () => { counters.partsSent++; } } : {}) });
   await new Promise<void>((resolve) => sink.signal.addEventListener('abort', () => resolve(), { once: true }));
   if (counters) counters.clients--;

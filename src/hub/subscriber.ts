@@ -139,16 +139,31 @@ export class Subscriber {
    * Ends this viewer's response cleanly (server shutdown): the part it has been announced (the
    * delimiter, and with eager framing the header block, went out after its last part) becomes
    * `latest` — the newest frame, again for a viewer that had it — then the closing delimiter.
-   * A viewer that got nothing yet just ends; a sink that cannot end is dropped.
+   * A viewer that got nothing yet just ends; a sink that cannot end is dropped. A viewer that
+   * does not take these last bytes is dropped like any stalled one, the stall timeout counting
+   * from when it became busy.
    */
   end(latest: EncodedPart | undefined): void {
     if (this.closed) return;
     this.ended = true;
-    this.release();
+    clearTimeout(this.fpsTimer);
+    clearTimeout(this.stallTimer);
+    this.pending = undefined;
     if (!this.sink.end) return this.sink.destroy();
-    if (!this.started || !latest) return this.sink.end([]);
     const { close } = this.framing;
-    this.sink.end(this.options.eager ? [latest.body, close] : [latest.head, latest.body, close]);
+    if (!this.started || !latest) this.sink.end([]);
+    else this.sink.end(this.options.eager ? [latest.body, close] : [latest.head, latest.body, close]);
+    if (this.sink.signal.aborted) return;
+    const since = this.busy ? this.busySince : performance.now();
+    this.stallTimer = setTimeout(() => {
+      if (this.sink.signal.aborted) return;
+      this.options.onStall(this);
+      try {
+        this.sink.destroy('stalled');
+      } catch {
+        // See checkStall.
+      }
+    }, Math.max(0, since + this.options.stallTimeoutMs - performance.now()));
   }
 
   private release(): void {

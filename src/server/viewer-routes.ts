@@ -167,7 +167,7 @@ export class ViewerRoutes {
       if (!this.cors.includes(origin)) return false;
       res.setHeader('Access-Control-Allow-Origin', origin);
     }
-    res.setHeader('Access-Control-Expose-Headers', 'X-Multipart-Boundary, X-Timestamp');
+    res.setHeader('Access-Control-Expose-Headers', 'X-Multipart-Boundary, X-Stream-Kind, X-Timestamp');
     if (req.method !== 'OPTIONS' || req.headers['access-control-request-method'] === undefined) return false;
     res.writeHead(204, {
       'Access-Control-Allow-Methods': 'GET, HEAD',

@@ -41,7 +41,11 @@ export interface StreamConnectionOptions {
    * @default true
    */
   raw?: boolean;
-  /** Reconnect also after the closing delimiter (live streams, looping slideshows). @default false */
+  /**
+   * Reconnect also after the closing delimiter. By default only when the server marks the
+   * stream as live (`X-Stream-Kind: live`, which serverpush sends for live streams: their end is a
+   * server going away, not the end of the show). Set true for looping slideshows.
+   */
   reconnectOnEnd?: boolean;
   /** First delay before reconnecting, doubled at each failed attempt. @default 250 */
   initialRetryMs?: number;
@@ -53,7 +57,7 @@ export interface StreamConnectionOptions {
   fetch?: typeof globalThis.fetch;
 }
 
-type Outcome = { kind: 'ended' } | { kind: 'retry'; reason: string; afterMs?: number } | { kind: 'fatal'; reason: string };
+type Outcome = { kind: 'ended'; live: boolean } | { kind: 'retry'; reason: string; afterMs?: number } | { kind: 'fatal'; reason: string };
 
 /** The stream's URL with `raw=1` added. */
 export function rawUrl(url: string, base?: string): string {
@@ -116,7 +120,7 @@ export class StreamConnection {
       if (signal.aborted) return;
       if (delivered) attempt = 0;
       if (outcome.kind === 'fatal') return this.options.onState({ state: 'failed', reason: outcome.reason });
-      if (outcome.kind === 'ended' && !this.options.reconnectOnEnd) return this.options.onState({ state: 'ended' });
+      if (outcome.kind === 'ended' && !(this.options.reconnectOnEnd ?? outcome.live)) return this.options.onState({ state: 'ended' });
       const backoff = Math.min(maxRetryMs, initialRetryMs * 2 ** attempt) * (0.8 + 0.4 * Math.random());
       const delay = Math.round(Math.max(backoff, outcome.kind === 'retry' ? outcome.afterMs ?? 0 : 0));
       attempt++;
@@ -167,7 +171,7 @@ export class StreamConnection {
         }
         if (parser.done) {
           await reader.cancel().catch(() => {});
-          return { kind: 'ended' };
+          return { kind: 'ended', live: response.headers.get('x-stream-kind') === 'live' };
         }
       }
       // The body ended without the closing delimiter: the server or the network went away.
