@@ -151,7 +151,7 @@ test('Chromium: the viewer reconnects after the server restarts', async (t) => {
   t.after(() => second.server.close());
   const restartedAt = Date.now();
   // The shutdown ended the stream cleanly: its last part was the latest frame again.
-  const before = await shows(page);
+  const before = await waitForShows(page, 2);
   assert.deepEqual(before.map((shown) => shown.seen), [SIZES[0], SIZES[0]]);
   second.server.live().push({ contentType: 'image/jpeg', body: frames[1]! });
   const all = await waitForShows(page, 3, 20_000);
