@@ -1,4 +1,4 @@
-import { test, before } from 'node:test';
+import { test, before, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { makeJpegFrames } from './helpers/frames.ts';
@@ -227,17 +227,24 @@ test('a viewer that reads in bursts is kept (latest wins), and dropped with a re
   slow.destroy();
 });
 
-test('the stall timer: a viewer busy less than the timeout at a time is kept; one busy for the timeout is dropped', (t) => {
+/**
+ * Fake setTimeout and performance.now() for the test `t`, moving together a millisecond at a time;
+ * returns `advance(to)`, which moves both to `to` ms.
+ */
+function fakeClock(t: TestContext): (to: number) => void {
   t.mock.timers.enable({ apis: ['setTimeout'] });
   let now = 0;
   t.mock.method(performance, 'now', () => now);
-  // The clock and the timers move together, a millisecond at a time.
-  const advance = (to: number) => {
+  return (to) => {
     while (now < to) {
       now++;
       t.mock.timers.tick(1);
     }
   };
+}
+
+test('the stall timer: a viewer busy less than the timeout at a time is kept; one busy for the timeout is dropped', (t) => {
+  const advance = fakeClock(t);
   const controller = new AbortController();
   let drain: () => void = () => {};
   let destroyed: string | undefined;
@@ -657,15 +664,7 @@ test('after closeViewers() a push writes nothing more: the body ends with the cl
 });
 
 test('end(): a viewer that does not take its last bytes is dropped after the stall timeout; one that does is not', (t) => {
-  t.mock.timers.enable({ apis: ['setTimeout'] });
-  let now = 0;
-  t.mock.method(performance, 'now', () => now);
-  const advance = (to: number) => {
-    while (now < to) {
-      now++;
-      t.mock.timers.tick(1);
-    }
-  };
+  const advance = fakeClock(t);
   const framing = new MultipartFraming('b0undary');
   const viewer = () => {
     const controller = new AbortController();
