@@ -124,8 +124,9 @@ export class Subscriber {
     try {
       this.sink.destroy('stalled');
     } catch {
-      // A sink must not throw here (a timer has no caller to catch it); if one does, the viewer
-      // is still released so it never stays counted and busy.
+      // A sink must not throw here (a timer has no caller to catch it). If one does, nothing more
+      // is written to it and its timers are released; it leaves the stream when its signal aborts.
+      this.ended = true;
       this.release();
     }
   };
