@@ -1,18 +1,16 @@
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
+import { BenchConnection, type ConnectionResult } from './bench-connection.ts';
 import { ResponseHead, statusCode, statusLine } from './http-head.ts';
 import { MARKER, readStamp, STAMP_BYTES, STAMP_OFFSET } from './live-frames.ts';
 
 /** One viewer of a live stream as seen by the load generator. */
-export interface LiveClientResult {
+export interface LiveClientResult extends ConnectionResult {
   id: number;
   /** Never reads after the response head. */
   paused: boolean;
   status: number;
   /** `chunked` or `close-delimited` (or `content-length`). */
   framing: string;
-  error?: string;
-  /** The server closed the connection before the bench stopped it. */
-  closedEarly: boolean;
   /** Raw bytes received, response head included. */
   bytes: number;
   /** Frames whose push time is in the measured window. */
@@ -40,15 +38,12 @@ const monoUs = (): number => Number(process.hrtime.bigint() / 1000n);
  * works the same for every server's framing (delimiter before or after a part, headers or not)
  * and costs a few hundred bytes of scanning per frame, not a pass over every byte.
  */
-export class LiveClient {
-  readonly result: LiveClientResult;
+export class LiveClient extends BenchConnection<LiveClientResult> {
   /** Push time (µs) and receipt time (µs) of every whole frame received, in order. */
   readonly pushUs: number[] = [];
   readonly recvUs: number[] = [];
   readonly seqs: number[] = [];
-  private socket: Socket | undefined;
   private head: ResponseHead | undefined = new ResponseHead();
-  private stopping = false;
   // De-chunking.
   private chunked = false;
   private chunkState: 'size' | 'data' | 'crlf' | 'done' = 'size';
@@ -63,7 +58,7 @@ export class LiveClient {
   private at = 0;
 
   constructor(id: number, paused: boolean) {
-    this.result = { id, paused, status: 0, framing: '', closedEarly: false, bytes: 0, frames: 0, outOfOrder: 0, badFrames: 0, badStamps: 0 };
+    super({ id, paused, status: 0, framing: '', closedEarly: false, bytes: 0, frames: 0, outOfOrder: 0, badFrames: 0, badStamps: 0 });
   }
 
   open(port: number, path: string): void {
@@ -75,22 +70,8 @@ export class LiveClient {
         callback: (bytes: number, buffer: Uint8Array): boolean => this.onRead(Buffer.from(buffer.buffer, buffer.byteOffset, bytes)),
       },
     });
-    this.socket = socket;
-    socket.setNoDelay(true);
     // Like ffmpeg: `Accept: */*` (a program, not a browser's <img>), HTTP/1.1 with Host.
-    socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUser-Agent: serverpush-live-bench\r\nAccept: */*\r\nConnection: close\r\n\r\n`);
-    socket.on('error', (error: NodeJS.ErrnoException) => this.fail(error.code ?? error.message));
-    socket.on('close', () => { if (!this.stopping) this.result.closedEarly = true; });
-  }
-
-  stop(): void {
-    this.stopping = true;
-    this.socket?.destroy();
-  }
-
-  private fail(reason: string): void {
-    this.result.error ??= reason;
-    this.socket?.destroy();
+    this.attach(socket, `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUser-Agent: serverpush-live-bench\r\nAccept: */*\r\nConnection: close\r\n\r\n`);
   }
 
   /** Returns false to stop reading (a paused viewer, once it has the response head). */

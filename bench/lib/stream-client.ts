@@ -1,8 +1,9 @@
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
+import { BenchConnection, type ConnectionResult } from './bench-connection.ts';
 import { MAX_HEAD, ResponseHead, statusCode, statusLine } from './http-head.ts';
 
 /** What one client of `/stream` saw, sent from a load process to the bench. */
-export interface ClientResult {
+export interface ClientResult extends ConnectionResult {
   id: number;
   /** A stalled client: it reads the response headers, then never reads again. */
   paused: boolean;
@@ -14,10 +15,6 @@ export interface ClientResult {
   arrivals: number[];
   /** Raw bytes received (response head, chunked framing and body). */
   bytes: number;
-  /** The first socket or protocol error, e.g. `EMFILE`. */
-  error?: string;
-  /** The server closed the connection before the bench stopped it. */
-  closedEarly: boolean;
 }
 
 /** Wall-clock milliseconds with sub-millisecond resolution. */
@@ -31,40 +28,22 @@ export const now = (): number => performance.timeOrigin + performance.now();
  * lines (`hex CRLF`) never contain the boundary, and a delimiter split across two reads is found
  * through the kept tail of the previous read.
  */
-export class StreamClient {
-  readonly result: ClientResult;
-  private socket: Socket | undefined;
+export class StreamClient extends BenchConnection<ClientResult> {
   private head: ResponseHead | undefined = new ResponseHead();
   private opening: Buffer | undefined;
   private beforeOpening: Buffer | undefined = Buffer.alloc(0);
   private delimiter: Buffer | undefined;
   private tail = Buffer.alloc(0);
-  private stopping = false;
 
   constructor(id: number, paused: boolean) {
-    this.result = { id, paused, openedAt: 0, status: 0, arrivals: [], bytes: 0, closedEarly: false };
+    super({ id, paused, openedAt: 0, status: 0, arrivals: [], bytes: 0, closedEarly: false });
   }
 
   open(port: number): void {
     this.result.openedAt = now();
     const socket = connect({ host: '127.0.0.1', port });
-    this.socket = socket;
-    socket.setNoDelay(true);
-    socket.write('GET /stream HTTP/1.1\r\nHost: x\r\nUser-Agent: serverpush-bench\r\n\r\n');
+    this.attach(socket, 'GET /stream HTTP/1.1\r\nHost: x\r\nUser-Agent: serverpush-bench\r\n\r\n');
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', (error: NodeJS.ErrnoException) => { this.fail(error.code ?? error.message); });
-    socket.on('close', () => { if (!this.stopping) this.result.closedEarly = true; });
-  }
-
-  /** Closes the connection; what arrives afterwards is not counted. */
-  stop(): void {
-    this.stopping = true;
-    this.socket?.destroy();
-  }
-
-  private fail(reason: string): void {
-    this.result.error ??= reason;
-    this.socket?.destroy();
   }
 
   private onData(chunk: Buffer): void {
