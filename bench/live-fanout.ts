@@ -40,10 +40,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { FRAME_SPECS, makeFrames, type FrameSet } from './lib/live-frames.ts';
 import { busiestOthers, processTimes, runRow, SERVERS, type RowResult } from './lib/live-run.ts';
-import { renderSection, writeLiveSection, type LiveReportContext } from './lib/live-report.ts';
-import { machineDescription, sourceRevision } from './lib/report.ts';
-import { children, killChildren } from './lib/server-process.ts';
-import { positive, warnIfStaleBuild } from './lib/cli.ts';
+import { LIVE_SECTION_TITLE, renderSection, type LiveReportContext } from './lib/live-report.ts';
+import { machineDescription, sourceRevision, writeSection } from './lib/report.ts';
+import { children } from './lib/server-process.ts';
+import { positive, runBench, warnIfStaleBuild } from './lib/cli.ts';
 import { waitForQuiet } from './lib/machine.ts';
 import { summarizeProfile } from './lib/cpu-profile.ts';
 
@@ -299,20 +299,9 @@ function report(context: LiveReportContext, write: boolean): void {
   const section = renderSection(context);
   process.stdout.write(`${section}\n`);
   if (write) {
-    writeLiveSection(join(root, 'docs/benchmarks.md'), section);
+    writeSection(join(root, 'docs/benchmarks.md'), LIVE_SECTION_TITLE, section);
     say('wrote docs/benchmarks.md');
   }
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    killChildren();
-    process.exit(130);
-  });
-}
-
-main().catch((error: unknown) => {
-  killChildren();
-  process.stderr.write(`bench failed: ${(error as Error).stack ?? String(error)}\n`);
-  process.exit(1);
-});
+runBench(main);

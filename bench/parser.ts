@@ -7,7 +7,9 @@
  */
 import { createHash } from 'node:crypto';
 import { cpus, totalmem, type as osType, release } from 'node:os';
-import { readFileSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { writeSection } from './lib/report.ts';
 import { MultipartParser } from '../src/protocol/parser.ts';
 import { MultipartParser as RemixParser } from '@remix-run/multipart-parser';
 import MjpegConsumer from 'mjpeg-consumer';
@@ -245,14 +247,10 @@ async function main(): Promise<void> {
     `Worst ratio of the plain scan to serverpush (as received): ${Math.max(...ratios).toFixed(2)}x (target: under 2x).`,
   ].join('\n');
   process.stdout.write(`${report}\n`);
-  if (process.argv.includes('--write')) writeSection(report);
+  if (process.argv.includes('--write')) writeParserSection(report);
 }
 
-function writeSection(report: string): void {
-  const file = new URL('../docs/benchmarks.md', import.meta.url);
-  mkdirSync(new URL('../docs/', import.meta.url), { recursive: true });
-  // Re-read right before writing: another section of this file may have changed meanwhile.
-  const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
+function writeParserSection(report: string): void {
   const heading = '## Parser (issue 3)';
   const section = `${heading}
 
@@ -264,14 +262,7 @@ Other processes ran on this 2-core machine at the same time (other engineers' te
 
 ${report}
 `;
-  const start = current.indexOf(`${heading}\n`);
-  let next;
-  if (start === -1) next = `${current.trimEnd()}\n\n${section}`;
-  else {
-    const after = current.indexOf('\n## ', start + heading.length);
-    next = current.slice(0, start) + section + (after === -1 ? '' : `\n${current.slice(after + 1)}`);
-  }
-  writeFileSync(file, next);
+  writeSection(fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url)), heading, section);
   process.stderr.write(`wrote ${heading} in docs/benchmarks.md\n`);
 }
 

@@ -32,10 +32,9 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { makeSlideFolder } from './lib/fixtures.ts';
-import { machineDescription, renderSection, sourceRevision, writeSection, type ReportContext } from './lib/report.ts';
+import { machineDescription, renderSection, SECTION_TITLE, sourceRevision, writeSection, type ReportContext } from './lib/report.ts';
 import { runScenario, type RunResult } from './lib/run.ts';
-import { killChildren } from './lib/server-process.ts';
-import { positive, warnIfStaleBuild } from './lib/cli.ts';
+import { positive, runBench, warnIfStaleBuild } from './lib/cli.ts';
 import { waitForQuiet } from './lib/machine.ts';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
@@ -146,22 +145,9 @@ function report(context: ReportContext, write: boolean): void {
   const section = renderSection(context);
   process.stdout.write(`${section}\n`);
   if (write) {
-    writeSection(join(root, 'docs/benchmarks.md'), section);
+    writeSection(join(root, 'docs/benchmarks.md'), SECTION_TITLE, section);
     process.stderr.write('wrote docs/benchmarks.md\n');
   }
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    killChildren();
-    process.exit(130);
-  });
-}
-
-main().catch((error: unknown) => {
-  killChildren();
-  const cause = (error as Error).cause;
-  const message = `${(error as Error).message ?? String(error)}${cause ? ` (cause: ${cause instanceof Error ? cause.message : String(cause)})` : ''}`;
-  process.stderr.write(`bench failed: ${/EMFILE/.test(message) ? message : `${(error as Error).stack ?? ''}\n${message}`}\n`);
-  process.exit(1);
-});
+runBench(main);

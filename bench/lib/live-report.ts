@@ -1,6 +1,4 @@
 /** The table and the docs/benchmarks.md section of the live fan-out bench. */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
 import type { RowResult } from './live-run.ts';
 import { wrap } from './report.ts';
 
@@ -193,20 +191,4 @@ Against the peers, per row: *ahead* = more frames per viewer or a lower p99 late
 
 ${renderComparison(context.rows).join('\n') || '- (no peer rows in this run)'}
 ${context.profile && context.profile.length > 0 ? `\n${context.profile.join('\n')}\n` : ''}`;
-}
-
-/** Writes or replaces the section in `path`, leaving every other section as it is. */
-export function writeLiveSection(path: string, section: string): void {
-  const intro = '# Benchmarks\n\nFigures measured by the scripts under `bench/`. Each section is written by its script with `--write`;\nrerun the script to refresh it.\n';
-  const text = existsSync(path) ? readFileSync(path, 'utf8') : `${intro}\n`;
-  const start = text.indexOf(`${LIVE_SECTION_TITLE}\n`);
-  let updated: string;
-  if (start === -1) {
-    updated = `${text.replace(/\n*$/, '\n')}\n${section}`;
-  } else {
-    const next = text.indexOf('\n## ', start + LIVE_SECTION_TITLE.length);
-    updated = text.slice(0, start) + section.replace(/\n*$/, '\n') + (next === -1 ? '' : `\n${text.slice(next + 1)}`);
-  }
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, updated);
 }

@@ -157,17 +157,22 @@ ${renderTable(context.runs)}
 `;
 }
 
-/** Writes or replaces the section in `path`, leaving every other section as it is. */
-export function writeSection(path: string, section: string): void {
+/**
+ * Writes or replaces the section titled `title` (its `## ` heading line) in `path`, leaving every
+ * other section as it is; a new section goes at the end. Every benchmark writes its own section of
+ * docs/benchmarks.md this way. The file is read right before it is written.
+ */
+export function writeSection(path: string, title: string, section: string): void {
   const intro = '# Benchmarks\n\nFigures measured by the scripts under `bench/`. Each section is written by its script with `--write`;\nrerun the script to refresh it.\n';
   const text = existsSync(path) ? readFileSync(path, 'utf8') : `${intro}\n`;
-  const start = text.indexOf(`${SECTION_TITLE}\n`);
+  const body = section.replace(/\n*$/, '\n');
+  const start = text.indexOf(`${title}\n`);
   let updated: string;
   if (start === -1) {
-    updated = `${text.replace(/\n*$/, '\n')}\n${section}`;
+    updated = `${text.replace(/\n*$/, '\n')}\n${body}`;
   } else {
-    const next = text.indexOf('\n## ', start + SECTION_TITLE.length);
-    updated = text.slice(0, start) + section + (next === -1 ? '' : `\n${text.slice(next + 1)}`);
+    const next = text.indexOf('\n## ', start + title.length);
+    updated = text.slice(0, start) + body + (next === -1 ? '' : `\n${text.slice(next + 1)}`);
   }
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, updated);
