@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { EXAMPLES, startServer, fetchText, makeFolder, removeFolder } from './helpers/server.ts';
-import { prefersHtml } from '../src/server/viewer-routes.ts';
+import { prefersHtml } from '../src/adapters/negotiation.ts';
 import { createServer } from '../src/server/server.ts';
 import { isServerPushError } from '../src/errors.ts';
 import { runCli, startCli } from './helpers/cli.ts';

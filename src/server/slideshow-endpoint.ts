@@ -6,7 +6,7 @@ import { playSlideshow } from '../sources/slideshow.ts';
 import { NodeMultipartResponse, streamHeaders } from '../adapters/node-http.ts';
 import { sendBody, sendError, typeFilter, type Endpoint, type EndpointContext } from './http-util.ts';
 import { contentTypeForFileName, isImageType } from '../protocol/content-type.ts';
-import { isRawRequest } from './viewer-routes.ts';
+import { isRawRequest } from '../adapters/negotiation.ts';
 
 export interface SlideshowEndpointOptions {
   intervalMs: number;

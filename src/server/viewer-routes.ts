@@ -6,7 +6,6 @@ import { sendBody, sendError, typeFilter, type Endpoint } from './http-util.ts';
 import { escapeHtml, type IndexEntry } from './index-page.ts';
 import { isRawRequest, prefersHtml } from '../adapters/negotiation.ts';
 
-export { isRawRequest, prefersHtml };
 
 /**
  * Who may use the server's streams and viewer from another origin: `'*'` for anyone, or a list of
