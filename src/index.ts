@@ -1,20 +1,15 @@
-export { createServer, ServerPushServer, type ServeOptions, type PartEvent } from './server/server.ts';
+/**
+ * `serverpush`: the Node server (createServer, its sources and Node adapters) and everything of
+ * the runtime-neutral entry `serverpush/fetch`.
+ */
+export * from './web.ts';
+export { createServer, type ServerPushServer, type ServeOptions, type PartEvent } from './server/server.ts';
 export type { StreamSpec, CommonStreamOptions, StreamType } from './server/stream-spec.ts';
-export { FolderCatalog, compareFileNames, type FolderDocument, type FolderCatalogOptions } from './sources/folder-catalog.ts';
-export { playSlideshow, type PartSink, type SlideshowOptions, type SlideshowEnd } from './sources/slideshow.ts';
 export { SyncSlideshowSource, type SyncSlideshowOptions } from './sources/sync-slideshow.ts';
 export { WatchSource, type WatchSourceOptions } from './sources/watch.ts';
 export { ReadableSource, CommandSource, type PipeSourceOptions, type CommandSourceOptions } from './sources/pipe.ts';
 export { RelaySource, type RelaySourceOptions } from './sources/relay.ts';
 export type { Source } from './sources/source.ts';
 export type { PipeFormat } from './sources/frame-feed.ts';
-export { LiveStream, type LiveStreamOptions, type SubscribeOptions, type SourceState } from './hub/live-stream.ts';
-export { Subscriber, type LiveSink } from './hub/subscriber.ts';
-export type { LivePart, EncodedPart } from './hub/encoded-part.ts';
-export { NodeMultipartResponse, streamHeaders, sendBody, sendError } from './adapters/node-http.ts';
-export { liveResponse } from './adapters/fetch.ts';
-export { liveHandler, serveLiveViewer, type ViewerCounters } from './adapters/node-live-handler.ts';
-export { ServerPushError, LimitExceededError, isServerPushError, type ServerPushErrorCode } from './errors.ts';
-export { fetchParts, HttpStatusError, type FetchPartsOptions } from './client/fetch-parts.ts';
-export { createStreamLogger, silentLogger, type Logger } from './log.ts';
-export * from './protocol/index.ts';
+export { liveHandler, serveNode } from './adapters/node-http.ts';
+export { createStreamLogger } from './log.ts';

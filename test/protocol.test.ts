@@ -63,10 +63,11 @@ test('encodePartHeaders writes Content-Type, Content-Length and X-Timestamp with
 });
 
 test('encodePartHeaders refuses header injection and bad lengths', () => {
-  assert.throws(() => encodePartHeaders({ contentType: 'text/plain\r\nX-Evil: 1' }), (error) => isServerPushError(error, 'SP_ERR_BAD_REQUEST'));
-  assert.throws(() => encodePartHeaders({ contentType: 'a/b', extra: [['Bad Name', 'x']] }), (error) => isServerPushError(error, 'SP_ERR_BAD_REQUEST'));
-  assert.throws(() => encodePartHeaders({ contentType: 'a/b', contentLength: -1 }), RangeError);
-  assert.throws(() => encodePartHeaders({ contentType: 'a/b', contentLength: 1.5 }), RangeError);
+  // A bad part header is the part's (its source's) fault, never a request's: SP_ERR_INVALID_PART.
+  assert.throws(() => encodePartHeaders({ contentType: 'text/plain\r\nX-Evil: 1' }), (error) => isServerPushError(error, 'SP_ERR_INVALID_PART'));
+  assert.throws(() => encodePartHeaders({ contentType: 'a/b', extra: [['Bad Name', 'x']] }), (error) => isServerPushError(error, 'SP_ERR_INVALID_PART'));
+  assert.throws(() => encodePartHeaders({ contentType: 'a/b', contentLength: -1 }), (error) => isServerPushError(error, 'SP_ERR_INVALID_PART'));
+  assert.throws(() => encodePartHeaders({ contentType: 'a/b', contentLength: 1.5 }), (error) => isServerPushError(error, 'SP_ERR_INVALID_PART'));
 });
 
 test('formatTimestamp gives seconds and six digits of microseconds', () => {

@@ -12,7 +12,7 @@ import { createServer as createHttpServer } from 'node:http';
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { EXAMPLES, makeFolder, removeFolder, startServer } from './helpers/server.ts';
 import { LiveStream } from '../src/hub/live-stream.ts';
-import { liveHandler } from '../src/adapters/node-live-handler.ts';
+import { liveHandler } from '../src/adapters/node-http.ts';
 
 const WIRE = new URL('./fixtures/wire/', import.meta.url);
 const UPDATE = process.env['UPDATE_WIRE'] === '1';

@@ -1,9 +1,11 @@
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { multipartContentType } from '../protocol/content-type.ts';
-import type { LiveSink } from '../hub/subscriber.ts';
+import type { MultipartSink } from '../hub/viewer.ts';
+import type { LiveStream } from '../hub/live-stream.ts';
 import type { ServerPushErrorCode } from '../errors.ts';
+import { liveServable, serveStream, type LiveViewerOptions, type ResponseWriter, type Servable, type ServeHooks, type StreamRequest } from './serve.ts';
+import type { ViewerEnd } from '../hub/viewer.ts';
 
 /** Answers a coded JSON error: `{"error": CODE, "message": …}`. */
 export function sendError(res: ServerResponse, status: number, code: ServerPushErrorCode, message: string, headers: Record<string, string> = {}): void {
@@ -14,39 +16,6 @@ export function sendError(res: ServerResponse, status: number, code: ServerPushE
 export function sendBody(res: ServerResponse, status: number, contentType: string, body: string | Uint8Array, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store', ...headers });
   res.end(res.req.method === 'HEAD' ? undefined : body);
-}
-
-/** Options of {@link streamHeaders}. */
-export interface StreamHeaderOptions {
-  /**
-   * The raw variant, for browsers whose fetch will not read a multipart/x-mixed-replace body: the
-   * same bytes as `application/octet-stream` (not sniffed), the boundary in `X-Multipart-Boundary`.
-   * @default false
-   */
-  raw?: boolean;
-  /**
-   * A live stream: says so in `X-Stream-Kind: live`, so that a client that sees it end (the
-   * server went away) knows to reconnect rather than take it as the end of the show.
-   * @default false
-   */
-  live?: boolean;
-}
-
-/** Headers every multipart/x-mixed-replace response carries (DESIGN.md, wire format). */
-export function streamHeaders(boundary: string, options: StreamHeaderOptions = {}): Record<string, string> {
-  return {
-    ...(options.live ? { 'X-Stream-Kind': 'live' } : {}),
-    ...(options.raw
-      ? { 'Content-Type': 'application/octet-stream', 'X-Multipart-Boundary': boundary, 'X-Content-Type-Options': 'nosniff' }
-      : { 'Content-Type': multipartContentType(boundary) }),
-    'Cache-Control': 'no-cache, no-store, must-revalidate',
-    Pragma: 'no-cache',
-    Expires: '0',
-    // nginx and other proxies: do not buffer this response.
-    'X-Accel-Buffering': 'no',
-    // A stream has no byte ranges; ffmpeg sends `Range: bytes=0-` and gets a plain 200.
-    'Accept-Ranges': 'none',
-  };
 }
 
 /**
@@ -70,26 +39,22 @@ function dropResponse(res: ServerResponse, reason?: 'stalled'): void {
 }
 
 /**
- * One multipart/x-mixed-replace response on Node's `http`, for a slideshow client (a `PartSink`)
- * or a live stream's viewer (a `LiveSink`): writes each batch of bytes as one write (one writev
- * for several chunks), counts what was written, and ties an `AbortSignal` to the client going
- * away (the STOP button).
+ * One multipart/x-mixed-replace response on Node's `http` (the {@link MultipartSink} of a
+ * slideshow client or a live viewer): writes each batch of bytes as one write (one writev for
+ * several chunks) and ties an `AbortSignal` to the client going away (the STOP button).
  *
  * A close-delimited body (live streams) has no transfer coding, so once the headers are out its
  * bytes go straight to the socket: Node's `ServerResponse` would only pass them through, at a
  * cost that shows at a thousand viewers × 30 frames a second (decision 0009).
  */
-export class NodeMultipartResponse implements LiveSink {
+export class NodeMultipartResponse implements MultipartSink {
   readonly signal: AbortSignal;
   private readonly res: ServerResponse;
-  private readonly counter: { bytesSent: number };
   /** The socket the body is written to directly, once `start()` has sent a close-delimited head. */
   private direct: Socket | undefined;
 
-  /** `counter.bytesSent` grows by every byte written. */
-  constructor(req: IncomingMessage, res: ServerResponse, counter: { bytesSent: number } = { bytesSent: 0 }) {
+  constructor(req: IncomingMessage, res: ServerResponse) {
     this.res = res;
-    this.counter = counter;
     const controller = new AbortController();
     this.signal = controller.signal;
     // 'close' fires when the response finished or the connection went away.
@@ -98,17 +63,17 @@ export class NodeMultipartResponse implements LiveSink {
   }
 
   /**
-   * Sends the status line and headers at once (no body yet), with Nagle off. With
+   * Sends the status line and `headers` at once (no body yet), with Nagle off. With
    * `closeDelimited` the body has no chunked coding (`Connection: close`), as for live streams:
    * an endless stream never reuses its connection, and each batch is one plain write. Call it
    * before any other method.
    */
-  start(boundary: string, options: StreamHeaderOptions & { closeDelimited?: boolean } = {}): void {
-    if (options.closeDelimited) this.res.useChunkedEncodingByDefault = false;
+  start(headers: Record<string, string>, closeDelimited: boolean): void {
+    if (closeDelimited) this.res.useChunkedEncodingByDefault = false;
     this.res.socket?.setNoDelay(true);
-    this.res.writeHead(200, streamHeaders(boundary, options));
+    this.res.writeHead(200, headers);
     this.res.flushHeaders();
-    if (options.closeDelimited && this.canWriteDirectly()) this.direct = this.res.socket!;
+    if (closeDelimited && this.canWriteDirectly()) this.direct = this.res.socket!;
   }
 
   /**
@@ -125,28 +90,16 @@ export class NodeMultipartResponse implements LiveSink {
       && !res.chunkedEncoding && res.write === ServerResponse.prototype.write;
   }
 
-  /** True while the client has not taken the previous write yet. */
-  get congested(): boolean {
-    return this.direct ? this.direct.writableNeedDrain : this.res.writableNeedDrain;
-  }
-
   /** Writes `chunks` as one batch. Returns false when the client is behind (wait for drain). */
   write(chunks: readonly Uint8Array[]): boolean {
     if (this.signal.aborted) return true;
     const out = this.direct ?? this.res;
     if (out.destroyed) return true;
+    if (chunks.length === 1) return out.write(chunks[0]!);
     let ok = true;
-    if (chunks.length === 1) {
-      ok = out.write(chunks[0]!);
-      this.counter.bytesSent += chunks[0]!.length;
-    } else {
-      out.cork();
-      for (const chunk of chunks) {
-        ok = out.write(chunk);
-        this.counter.bytesSent += chunk.length;
-      }
-      out.uncork();
-    }
+    out.cork();
+    for (const chunk of chunks) ok = out.write(chunk);
+    out.uncork();
     return ok;
   }
 
@@ -155,32 +108,10 @@ export class NodeMultipartResponse implements LiveSink {
     (this.direct ?? this.res).on('drain', listener);
   }
 
-  /** Resolves true once the client has taken what was written, false on timeout or disconnect. */
-  drained(timeoutMs: number): Promise<boolean> {
-    if (!this.congested) return Promise.resolve(true);
-    if (this.signal.aborted) return Promise.resolve(false);
-    const out = this.direct ?? this.res;
-    // A plain timer, not AbortSignal.timeout(): combined with AbortSignal.any() on Node 20 that
-    // signal can be garbage-collected before it fires, and the client would never be dropped.
-    return new Promise((resolve) => {
-      const settle = (drained: boolean) => {
-        clearTimeout(timer);
-        out.off('drain', onDrain);
-        this.signal.removeEventListener('abort', onAbort);
-        resolve(drained);
-      };
-      const onDrain = () => settle(true);
-      const onAbort = () => settle(false);
-      const timer = setTimeout(settle, timeoutMs, false);
-      out.on('drain', onDrain);
-      this.signal.addEventListener('abort', onAbort, { once: true });
-    });
-  }
-
   /** Writes the last bytes and ends the response (after the bytes written directly). */
   end(chunks: readonly Uint8Array[] = []): void {
     if (this.signal.aborted) return;
-    this.write(chunks);
+    if (chunks.length > 0) this.write(chunks);
     this.res.end();
   }
 
@@ -188,4 +119,49 @@ export class NodeMultipartResponse implements LiveSink {
   destroy(reason?: 'stalled'): void {
     dropResponse(this.res, reason);
   }
+}
+
+/** The serving path's {@link ResponseWriter} for one Node request. */
+function nodeWriter(req: IncomingMessage, res: ServerResponse): ResponseWriter<void> {
+  return {
+    refuse: (answer) => sendError(res, answer.status, answer.code, answer.message, { ...answer.headers }),
+    head(headers) {
+      res.writeHead(200, headers);
+      res.end();
+    },
+    start(headers, { closeDelimited }) {
+      const sink = new NodeMultipartResponse(req, res);
+      sink.start(headers, closeDelimited);
+      return { sink, response: undefined };
+    },
+  };
+}
+
+/** What the serving path needs of a Node request. */
+export function nodeStreamRequest(req: IncomingMessage, query: URLSearchParams): StreamRequest {
+  return { method: req.method ?? 'GET', query, accept: req.headers.accept, remoteAddress: req.socket?.remoteAddress, userAgent: req.headers['user-agent'] };
+}
+
+/**
+ * Serves `stream` to one Node request through the one serving path (adapters/serve.ts). Resolves
+ * when the response is over, with how it ended (undefined when no body was served).
+ */
+export async function serveNode(stream: Servable, req: IncomingMessage, res: ServerResponse, query: URLSearchParams, hooks: ServeHooks = {}): Promise<ViewerEnd | undefined> {
+  const { done } = await serveStream(stream, nodeStreamRequest(req, query), nodeWriter(req, res), hooks);
+  return done;
+}
+
+/**
+ * A request handler for Node's `http` and `http2` compatibility API (and so Express, Koa's
+ * `ctx.req/res`, Fastify's raw objects) that serves a live stream to every request it gets:
+ * `http.createServer(liveHandler(stream))` or `app.get('/cam', liveHandler(stream))`. Takes
+ * `?fps=N`, `?eager=0|1`, `?raw=1` and HEAD, like serverpush's own server.
+ */
+export function liveHandler(stream: LiveStream, options: LiveViewerOptions & Omit<ServeHooks, 'stop'> = {}): (req: IncomingMessage, res: ServerResponse) => void {
+  const servable = liveServable(stream, options);
+  return (req, res) => {
+    const q = req.url?.indexOf('?') ?? -1;
+    const query = new URLSearchParams(q === -1 ? '' : req.url!.slice(q + 1));
+    serveNode(servable, req, res, query, options).catch(() => res.destroy());
+  };
 }

@@ -8,6 +8,7 @@ import { isServerPushError } from '../errors.ts';
 import { runGet } from './get.ts';
 import { loadConfig } from './config.ts';
 import type { StreamSpec } from '../server/stream-spec.ts';
+import { DEFAULT_INTERVAL_MS } from '../defaults.ts';
 
 function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
   return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
@@ -17,7 +18,7 @@ function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]
 function describe(spec: StreamSpec | undefined): string {
   if (!spec) return '';
   switch (spec.type) {
-    case 'slideshow': return `${spec.sync ? 'synced slideshow' : 'slideshow'} of ${spec.dir}, every ${(spec.intervalMs ?? 5000) / 1000} s${spec.loop ? ', looping' : ''}, `;
+    case 'slideshow': return `${spec.sync ? 'synced slideshow' : 'slideshow'} of ${spec.dir}, every ${(spec.intervalMs ?? DEFAULT_INTERVAL_MS) / 1000} s${spec.loop ? ', looping' : ''}, `;
     case 'watch': return `watching ${spec.path}, `;
     case 'stdin': return 'frames from stdin, ';
     case 'exec': return `frames from \`${spec.command}\`, `;
@@ -58,6 +59,8 @@ async function main(argv: readonly string[]): Promise<void> {
     server = await createServer({
       streams: config?.streams ?? command.streams,
       logger,
+      // Standard input is the process's, lent to a `stdin` stream (the library never reads it itself).
+      ...(Object.values(config?.streams ?? command.streams).some((spec) => spec.type === 'stdin') ? { stdin: process.stdin } : {}),
       ...optional('port', command.port ?? config?.port),
       ...optional('host', command.host ?? config?.host),
       ...optional('backlog', command.backlog ?? config?.backlog),

@@ -1,24 +1,26 @@
-import { EventEmitter } from 'node:events';
+import { Emitter } from './emitter.ts';
 import { createBoundary } from '../protocol/boundary.ts';
 import { MultipartFraming } from '../protocol/encoder.ts';
 import { imageProblem } from '../protocol/image-check.ts';
 import { ServerPushError, LimitExceededError } from '../errors.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { encodePart, type EncodedPart, type LivePart } from './encoded-part.ts';
-import { Subscriber, type LiveSink } from './subscriber.ts';
+import { Subscriber } from './subscriber.ts';
+import { Viewer, type MultipartSink } from './viewer.ts';
+import { DEFAULT_MAX_PART_BYTES, DEFAULT_LIVE_STALL_TIMEOUT_MS } from '../defaults.ts';
 
 export interface LiveStreamOptions {
   /** Shown in logs and `/status`. @default 'default' */
   name?: string;
   /** The multipart boundary; random by default. */
   boundary?: string;
-  /** Parts larger than this are refused. @default 16777216 (16 MiB) */
+  /** Parts larger than this are refused. @default {@link DEFAULT_MAX_PART_BYTES} (16 MiB) */
   maxPartBytes?: number;
   /** Drop a part whose body is identical to the previous one. @default false */
   dropDuplicates?: boolean;
   /** Refuse image parts that are not whole images of their type (see imageProblem). @default true */
   checkImages?: boolean;
-  /** A viewer whose socket takes nothing for this long is dropped. @default 10000 */
+  /** A viewer whose socket takes nothing for this long is dropped. @default {@link DEFAULT_LIVE_STALL_TIMEOUT_MS} (30 s) */
   stallTimeoutMs?: number;
   /** While the source is down, new viewers get the last part instead of 503. @default false */
   serveLastWhenDown?: boolean;
@@ -30,8 +32,6 @@ export interface SubscribeOptions {
   eager?: boolean;
   /** Most parts per second for this viewer; 0 = every part. @default 0 */
   maxFps?: number;
-  /** Called after each part written to this viewer. */
-  onSent?: () => void;
 }
 
 export type SourceState = { up: true } | { up: false; reason: string };
@@ -41,7 +41,17 @@ export type SourceState = { up: true } | { up: false; reason: string };
  * writes the same bytes to every viewer; a new viewer gets the latest part at once. Emits
  * `'part'` (EncodedPart) after each accepted part and `'viewers'` (count) when viewers come and go.
  */
-export class LiveStream extends EventEmitter {
+/** The events of a {@link LiveStream}. */
+export interface LiveStreamEvents extends Record<string, unknown[]> {
+  /** A part was accepted. */
+  part: [EncodedPart];
+  /** Viewers came or went: how many there are now. */
+  viewers: [number];
+  /** Someone asked for the stream (see {@link LiveStream.demand}). */
+  demand: [];
+}
+
+export class LiveStream extends Emitter<LiveStreamEvents> {
   readonly name: string;
   readonly framing: MultipartFraming;
   readonly counters = { partsIn: 0, partsRefused: 0, duplicatesDropped: 0, viewersTotal: 0, viewersDropped: 0 };
@@ -58,10 +68,10 @@ export class LiveStream extends EventEmitter {
     this.framing = new MultipartFraming(options.boundary ?? createBoundary());
     this.logger = options.logger ?? silentLogger;
     this.options = {
-      maxPartBytes: options.maxPartBytes ?? 16 * 1024 * 1024,
+      maxPartBytes: options.maxPartBytes ?? DEFAULT_MAX_PART_BYTES,
       dropDuplicates: options.dropDuplicates ?? false,
       checkImages: options.checkImages ?? true,
-      stallTimeoutMs: options.stallTimeoutMs ?? 10_000,
+      stallTimeoutMs: options.stallTimeoutMs ?? DEFAULT_LIVE_STALL_TIMEOUT_MS,
       serveLastWhenDown: options.serveLastWhenDown ?? false,
     };
   }
@@ -82,20 +92,23 @@ export class LiveStream extends EventEmitter {
   /**
    * Publishes a part to every viewer. Throws a coded error when the part is refused:
    * `SP_ERR_PART_TOO_LARGE`, `SP_ERR_INVALID_FRAME` (empty, or not a whole image of its type),
-   * `SP_ERR_BOUNDARY_IN_BODY`. Returns false when it was dropped as a duplicate.
+   * `SP_ERR_BOUNDARY_IN_BODY`, `SP_ERR_INVALID_PART` (a content type that cannot be a header
+   * value). Returns false when it was dropped as a duplicate.
    */
   push(part: LivePart): boolean {
-    try {
-      this.check(part);
-    } catch (error) {
-      this.counters.partsRefused++;
-      throw error;
-    }
     if (this.options.dropDuplicates && this.latestPart && sameBytes(this.latestPart.body, part.body)) {
       this.counters.duplicatesDropped++;
       return false;
     }
-    const encoded = encodePart(this.framing, part, ++this.seq);
+    let encoded: EncodedPart;
+    try {
+      this.check(part);
+      encoded = encodePart(this.framing, part, this.seq + 1);
+    } catch (error) {
+      this.counters.partsRefused++;
+      throw error;
+    }
+    this.seq++;
     this.latestPart = encoded;
     this.counters.partsIn++;
     if (!this.state.up) this.setSource({ up: true });
@@ -135,24 +148,28 @@ export class LiveStream extends EventEmitter {
     return undefined;
   }
 
-  /** Adds a viewer; it gets the latest part at once. Removed when its sink's signal aborts. */
-  subscribe(sink: LiveSink, options: SubscribeOptions = {}): Subscriber {
-    const subscriber = new Subscriber(sink, this.framing, {
-      eager: options.eager ?? false,
-      maxFps: options.maxFps ?? 0,
-      ...(options.onSent ? { onSent: options.onSent } : {}),
-      stallTimeoutMs: this.options.stallTimeoutMs,
-      onStall: () => {
-        this.counters.viewersDropped++;
-        this.logger.warn('SP_ERR_SLOW_CLIENT', `stream ${this.name}: dropped a viewer that took no data for ${this.options.stallTimeoutMs} ms`);
-      },
-    });
+  /** A viewer whose sink takes nothing for this long is dropped. */
+  get stallTimeoutMs(): number {
+    return this.options.stallTimeoutMs;
+  }
+
+  /**
+   * Adds a viewer; it gets the latest part at once. Removed when its signal aborts. Give a
+   * {@link Viewer} (the serving path makes one, with its own stall handling and counters) or a bare
+   * {@link MultipartSink}, wrapped in a Viewer with this stream's stall timeout.
+   */
+  subscribe(target: Viewer | MultipartSink, options: SubscribeOptions = {}): Subscriber {
+    const viewer = target instanceof Viewer ? target : new Viewer(target, { stallTimeoutMs: this.options.stallTimeoutMs });
+    const subscriber = new Subscriber(viewer, this.framing, { eager: options.eager ?? false, maxFps: options.maxFps ?? 0 });
     this.subscribers.add(subscriber);
     this.counters.viewersTotal++;
-    sink.signal.addEventListener('abort', () => {
+    const leave = () => {
       this.subscribers.delete(subscriber);
+      if (viewer.endReason === 'stalled') this.counters.viewersDropped++;
       this.emit('viewers', this.subscribers.size);
-    }, { once: true });
+    };
+    if (viewer.signal.aborted) leave();
+    else viewer.signal.addEventListener('abort', leave, { once: true });
     this.emit('viewers', this.subscribers.size);
     if (this.latestPart) subscriber.offer(this.latestPart);
     return subscriber;
@@ -172,7 +189,7 @@ export class LiveStream extends EventEmitter {
    */
   closeViewers(options: { drop?: boolean } = {}): void {
     for (const subscriber of this.subscribers) {
-      if (options.drop) subscriber.close();
+      if (options.drop) subscriber.viewer.close('shutdown');
       else subscriber.end(this.latestPart);
     }
   }
@@ -190,5 +207,7 @@ export class LiveStream extends EventEmitter {
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.length).equals(b);
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

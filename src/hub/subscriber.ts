@@ -1,22 +1,6 @@
 import type { MultipartFraming } from '../protocol/encoder.ts';
 import type { EncodedPart } from './encoded-part.ts';
-
-/** The transport of one viewer: a Node response, a web stream, … */
-export interface LiveSink {
-  /** Writes the chunks as one batch. Returns false when the viewer is busy (wait for drain). */
-  write(chunks: readonly Uint8Array[]): boolean;
-  /** Calls `listener` each time a busy viewer has taken what was written. */
-  onDrain(listener: () => void): void;
-  /** Aborted when the viewer goes away. */
-  readonly signal: AbortSignal;
-  /**
-   * Drops the viewer. `stalled`: it stopped reading, so discard what the kernel still holds for
-   * it (a TCP reset) instead of keeping megabytes queued for a peer that takes nothing.
-   */
-  destroy(reason?: 'stalled'): void;
-  /** Writes the last chunks and ends the response cleanly (without it, ending drops the viewer). */
-  end?(chunks: readonly Uint8Array[]): void;
-}
+import type { Viewer } from './viewer.ts';
 
 export interface SubscriberOptions {
   /**
@@ -26,55 +10,39 @@ export interface SubscriberOptions {
   eager: boolean;
   /** Most parts per second for this viewer; the newest part is kept. 0 = no cap. */
   maxFps: number;
-  /** A viewer whose socket has taken nothing for this long is dropped. */
-  stallTimeoutMs: number;
-  /** Called after each part written. */
-  onSent?: () => void;
-  /** Told when a viewer is dropped for stalling. */
-  onStall: (subscriber: Subscriber) => void;
 }
 
 /**
- * One viewer of a live stream, with "latest wins" delivery: while its socket is busy, each new
+ * One viewer of a live stream, with "latest wins" delivery: while its viewer is busy, each new
  * part replaces the one pending, so at most one part waits per viewer (a reference to the
  * stream's shared buffers, not a copy) and a viewer that never reads costs bounded memory and
- * never delays the others.
+ * never delays the others. Stalls are the {@link Viewer}'s business.
  */
 export class Subscriber {
-  partsSent = 0;
   partsSkipped = 0;
-  private readonly sink: LiveSink;
+  readonly viewer: Viewer;
   private readonly framing: MultipartFraming;
   private readonly options: SubscriberOptions;
   private pending: EncodedPart | undefined;
-  private busy = false;
-  /** When the sink last became busy (performance.now()). */
-  private busySince = 0;
   private started = false;
-  /** end() was called: nothing more is written. */
-  private ended = false;
   private lastSentAt = -Infinity;
   private fpsTimer: ReturnType<typeof setTimeout> | undefined;
-  private stallTimer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(sink: LiveSink, framing: MultipartFraming, options: SubscriberOptions) {
-    this.sink = sink;
+  constructor(viewer: Viewer, framing: MultipartFraming, options: SubscriberOptions) {
+    this.viewer = viewer;
     this.framing = framing;
     this.options = options;
-    sink.onDrain(() => {
-      this.busy = false;
-      this.flush();
-    });
-    sink.signal.addEventListener('abort', () => this.release(), { once: true });
+    viewer.onDrain(() => this.flush());
+    viewer.signal.addEventListener('abort', () => this.release(), { once: true });
   }
 
-  get closed(): boolean {
-    return this.ended || this.sink.signal.aborted;
+  get partsSent(): number {
+    return this.viewer.partsSent;
   }
 
   /** A new part of the stream: send it now, or keep it as the one pending. */
   offer(part: EncodedPart): void {
-    if (this.closed) return;
+    if (this.viewer.closed) return;
     if (this.pending) this.partsSkipped++;
     this.pending = part;
     this.flush();
@@ -82,10 +50,9 @@ export class Subscriber {
 
   private flush(): void {
     const part = this.pending;
-    if (!part || this.busy || this.closed || this.fpsTimer) return;
-    const now = performance.now();
+    if (!part || this.viewer.busy || this.viewer.closed || this.fpsTimer) return;
     if (this.options.maxFps > 0) {
-      const wait = this.lastSentAt + 1000 / this.options.maxFps - now;
+      const wait = this.lastSentAt + 1000 / this.options.maxFps - performance.now();
       if (wait > 1) {
         this.fpsTimer = setTimeout(() => {
           this.fpsTimer = undefined;
@@ -95,81 +62,32 @@ export class Subscriber {
       }
     }
     this.pending = undefined;
-    this.lastSentAt = now;
-    this.partsSent++;
+    this.lastSentAt = performance.now();
     // Once the stream has begun, the part's own chunk list, shared by every viewer (EncodedPart).
     let chunks: readonly Uint8Array[];
     if (this.started) chunks = this.options.eager ? part.eager : part.standard;
     else chunks = this.options.eager ? [this.framing.opening, part.head, ...part.eager] : [this.framing.opening, ...part.standard];
     this.started = true;
-    const ok = this.sink.write(chunks);
-    this.options.onSent?.();
-    if (!ok) {
-      this.busy = true;
-      this.busySince = now;
-      // One timer per busy spell at most, not one per write: it re-arms itself for what is left.
-      this.stallTimer ??= setTimeout(this.checkStall, this.options.stallTimeoutMs);
-    }
-  }
-
-  private readonly checkStall = (): void => {
-    this.stallTimer = undefined;
-    if (!this.busy || this.closed) return;
-    const left = this.busySince + this.options.stallTimeoutMs - performance.now();
-    if (left > 1) {
-      this.stallTimer = setTimeout(this.checkStall, left);
-      return;
-    }
-    this.options.onStall(this);
-    try {
-      this.sink.destroy('stalled');
-    } catch {
-      // A sink must not throw here (a timer has no caller to catch it). If one does, nothing more
-      // is written to it and its timers are released; it leaves the stream when its signal aborts.
-      this.ended = true;
-      this.release();
-    }
-  };
-
-  /** Drops this viewer at once. */
-  close(): void {
-    this.sink.destroy();
+    this.viewer.write(chunks);
   }
 
   /**
    * Ends this viewer's response cleanly (server shutdown): the part it has been announced (the
    * delimiter, and with eager framing the header block, went out after its last part) becomes
    * `latest` — the newest frame, again for a viewer that had it — then the closing delimiter.
-   * A viewer that got nothing yet just ends; a sink that cannot end is dropped. A viewer that
-   * does not take these last bytes is dropped like any stalled one, the stall timeout counting
-   * from when it became busy.
+   * A viewer that got nothing yet just ends.
    */
   end(latest: EncodedPart | undefined): void {
-    if (this.closed) return;
-    this.ended = true;
-    clearTimeout(this.fpsTimer);
-    clearTimeout(this.stallTimer);
-    this.pending = undefined;
-    if (!this.sink.end) return this.sink.destroy();
+    if (this.viewer.closed) return;
+    this.release();
     const { close } = this.framing;
-    if (!this.started || !latest) this.sink.end([]);
-    else this.sink.end(this.options.eager ? [latest.body, close] : [latest.head, latest.body, close]);
-    if (this.sink.signal.aborted) return;
-    const since = this.busy ? this.busySince : performance.now();
-    this.stallTimer = setTimeout(() => {
-      if (this.sink.signal.aborted) return;
-      this.options.onStall(this);
-      try {
-        this.sink.destroy('stalled');
-      } catch {
-        // See checkStall.
-      }
-    }, Math.max(0, since + this.options.stallTimeoutMs - performance.now()));
+    if (!this.started || !latest) this.viewer.end([], 'shutdown');
+    else this.viewer.end(this.options.eager ? [latest.body, close] : [latest.head, latest.body, close], 'shutdown', false);
   }
 
   private release(): void {
     clearTimeout(this.fpsTimer);
-    clearTimeout(this.stallTimer);
+    this.fpsTimer = undefined;
     this.pending = undefined;
   }
 }

@@ -28,9 +28,9 @@ export function formatTimestamp(milliseconds: number): string {
 }
 
 function headerLine(name: string, value: string): string {
-  if (!TOKEN.test(name)) throw new ServerPushError('SP_ERR_BAD_REQUEST', `invalid header name ${JSON.stringify(name)}`);
+  if (!TOKEN.test(name)) throw new ServerPushError('SP_ERR_INVALID_PART', `invalid part header name ${JSON.stringify(name)}`);
   // A CR or LF in a value would let a document inject headers or end the part early.
-  if (!FIELD_VALUE.test(value)) throw new ServerPushError('SP_ERR_BAD_REQUEST', `invalid value for header ${name}`);
+  if (!FIELD_VALUE.test(value)) throw new ServerPushError('SP_ERR_INVALID_PART', `invalid value for part header ${name}`);
   return `${name}: ${value}\r\n`;
 }
 
@@ -42,7 +42,7 @@ export function encodePartHeaders(headers: PartHeaders): Uint8Array {
   let text = headerLine('Content-Type', headers.contentType);
   if (headers.contentLength !== undefined) {
     if (!Number.isSafeInteger(headers.contentLength) || headers.contentLength < 0) {
-      throw new RangeError(`invalid Content-Length ${headers.contentLength}`);
+      throw new ServerPushError('SP_ERR_INVALID_PART', `invalid part Content-Length ${headers.contentLength}`);
     }
     text += headerLine('Content-Length', String(headers.contentLength));
   }

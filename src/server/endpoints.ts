@@ -9,26 +9,33 @@ import { RelaySource } from '../sources/relay.ts';
 import type { Source } from '../sources/source.ts';
 import { ServerPushError } from '../errors.ts';
 import type { Endpoint, EndpointContext } from './http-util.ts';
+import type { Logger } from '../log.ts';
+import { DEFAULT_INTERVAL_MS, DEFAULT_MAX_PART_BYTES, DEFAULT_STALL_TIMEOUT_MS } from '../defaults.ts';
 import { SlideshowEndpoint } from './slideshow-endpoint.ts';
 import { LiveEndpoint } from './live-endpoint.ts';
 import { STREAM_NAME, type StreamSpec } from './stream-spec.ts';
 
-const MiB16 = 16 * 1024 * 1024;
+/** What the process around the server lends it: a logger, and standard input for a `stdin` stream. */
+export interface EndpointResources {
+  logger: Logger;
+  /** The bytes of a `stdin` stream (the CLI passes `process.stdin`). */
+  stdin?: (AsyncIterable<Uint8Array> & { destroy?: () => void }) | undefined;
+}
 
 /**
  * Builds the endpoint of one stream from its spec. Throws coded errors for a bad spec
  * (`SP_ERR_CONFIG`) or a missing folder (`SP_ERR_DIR_NOT_FOUND`, `SP_ERR_NOT_A_DIRECTORY`).
- * Sources are started by {@link startEndpoint}.
+ * The source of a live stream starts when `start()` is called (when the server listens).
  */
-export async function createEndpoint(name: string, spec: StreamSpec, ctx: EndpointContext): Promise<{ endpoint: Endpoint; start(): void }> {
+export async function createEndpoint(name: string, spec: StreamSpec, ctx: EndpointContext, resources: EndpointResources): Promise<{ endpoint: Endpoint; start(): void }> {
   if (!STREAM_NAME.test(name)) throw new ServerPushError('SP_ERR_CONFIG', `invalid stream name ${JSON.stringify(name)}: use 1-64 of [A-Za-z0-9._-], starting with a letter or digit`);
-  const maxPartBytes = spec.maxPartBytes ?? MiB16;
-  const stallTimeoutMs = spec.stallTimeoutMs ?? 30_000;
-  const { logger } = ctx;
+  const maxPartBytes = spec.maxPartBytes ?? DEFAULT_MAX_PART_BYTES;
+  const stallTimeoutMs = spec.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
+  const { logger } = resources;
   if (spec.type === 'slideshow' && !spec.sync) {
     const framing = new MultipartFraming(spec.boundary ?? createBoundary());
     const catalog = await FolderCatalog.open(spec.dir, { framing, maxPartBytes, logger });
-    const endpoint = new SlideshowEndpoint(name, catalog, framing, { intervalMs: spec.intervalMs ?? 5000, loop: spec.loop ?? false, stallTimeoutMs }, ctx);
+    const endpoint = new SlideshowEndpoint(name, catalog, framing, { intervalMs: spec.intervalMs ?? DEFAULT_INTERVAL_MS, loop: spec.loop ?? false, stallTimeoutMs }, ctx);
     return { endpoint, start() {} };
   }
   const live = new LiveStream({
@@ -44,13 +51,14 @@ export async function createEndpoint(name: string, spec: StreamSpec, ctx: Endpoi
   switch (spec.type) {
     case 'slideshow':
       await FolderCatalog.open(spec.dir, { framing: live.framing }); // fail early on a bad folder
-      source = new SyncSlideshowSource(spec.dir, { intervalMs: spec.intervalMs ?? 5000, maxPartBytes, logger });
+      source = new SyncSlideshowSource(spec.dir, { intervalMs: spec.intervalMs ?? DEFAULT_INTERVAL_MS, maxPartBytes, logger });
       break;
     case 'watch':
       source = await WatchSource.create(spec.path, { maxPartBytes, logger, ...(spec.settleMs !== undefined ? { settleMs: spec.settleMs } : {}) });
       break;
     case 'stdin':
-      source = new ReadableSource(process.stdin, { maxPartBytes, logger, ...(spec.format ? { format: spec.format } : {}) });
+      if (!resources.stdin) throw new ServerPushError('SP_ERR_CONFIG', `stream ${name}: a stdin stream needs the input to read (ServeOptions.stdin)`);
+      source = new ReadableSource(resources.stdin, { maxPartBytes, logger, ...(spec.format ? { format: spec.format } : {}) });
       break;
     case 'exec':
       source = new CommandSource(spec.command, { maxPartBytes, logger, ...(spec.format ? { format: spec.format } : {}), ...(spec.restartDelayMs !== undefined ? { restartDelayMs: spec.restartDelayMs } : {}) });
@@ -77,6 +85,6 @@ export async function createEndpoint(name: string, spec: StreamSpec, ctx: Endpoi
       source = undefined;
       break;
   }
-  const endpoint = new LiveEndpoint(name, live, source, ctx);
+  const endpoint = new LiveEndpoint(name, live, source);
   return { endpoint, start: () => source?.start(live) };
 }

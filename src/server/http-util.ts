@@ -1,8 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { sendError } from '../adapters/node-http.ts';
 export { sendBody, sendError } from '../adapters/node-http.ts';
-import type { ServerPushErrorCode } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import type { Refusal, Servable } from '../adapters/serve.ts';
 import { isImageType } from '../protocol/content-type.ts';
+
+/** Answers a refusal of the serving path as a coded JSON error. */
+export function sendRefusal(res: ServerResponse, refusal: Refusal): void {
+  sendError(res, refusal.status, refusal.code, refusal.message, { ...refusal.headers });
+}
 
 /** The path and query of a request target (origin form or absolute form), or undefined. */
 export function parseTarget(url: string | undefined): { path: string; query: URLSearchParams } | undefined {
@@ -41,24 +46,31 @@ export function typeFilter(only: string | null): ((contentType: string) => boole
   };
 }
 
-/** What every endpoint of the server shares: counters, logger, shutdown. */
+/** What every endpoint of the server shares: shutdown, slideshow part events, client ids. */
 export interface EndpointContext {
-  readonly counters: { clients: number; clientsTotal: number; partsSent: number; bytesSent: number; droppedClients: number };
-  readonly logger: Logger;
   readonly stop: AbortSignal;
   /** Emits `'part'` on the server. */
   emitPart(event: { client: number; stream: string; name: string; contentType: string; bytes: number; sentAt: number }): void;
   nextClientId(): number;
 }
 
-/** One named stream's HTTP side. */
+/** One named stream's HTTP side: what the routes, the index page and the viewer need of it. */
 export interface Endpoint {
   readonly name: string;
   readonly kind: 'slideshow' | 'live';
-  stream(req: IncomingMessage, res: ServerResponse, query: URLSearchParams): Promise<void>;
+  /** What the index page calls it (a slideshow: its folder's name; a live stream: its name). */
+  readonly title: string;
+  /** The stream starts again after its end (a looping slideshow, every live stream): the viewer reconnects when it ends. */
+  readonly loop: boolean;
+  /** What `GET /stream…` serves, through the one serving path. */
+  readonly servable: Servable;
   snapshot(req: IncomingMessage, res: ServerResponse): Promise<void>;
-  /** Image documents only? (for the index page's `<img>`) */
-  previewQuery(): Promise<string>;
+  /** The query of the index page's `<img>` preview (e.g. image documents only). */
+  previewQuery(): string;
+  /** True when the stream carries (of the types `accept` lets through) parts an `<img>` cannot show. */
+  hasNonImages(accept?: (contentType: string) => boolean): Promise<boolean>;
+  /** True when an `<img>` of the stream (with its `previewQuery()`) shows it. */
+  previewsAsImage(): Promise<boolean>;
   toJSON(): Record<string, unknown>;
   close(): Promise<void>;
 }

@@ -2,7 +2,6 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { EventEmitter, setMaxListeners } from 'node:events';
-import { basename } from 'node:path';
 import { ServerPushError } from '../errors.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import type { LiveStream } from '../hub/live-stream.ts';
@@ -10,10 +9,12 @@ import { ServerStatus } from './status.ts';
 import { renderIndexPage } from './index-page.ts';
 import { ViewerRoutes, indexEntries, normalizeCors, type CorsOrigins } from './viewer-routes.ts';
 import { countHeader, parseTarget, sendBody, sendError, type Endpoint, type EndpointContext } from './http-util.ts';
-import { createEndpoint } from './endpoints.ts';
-import { SlideshowEndpoint } from './slideshow-endpoint.ts';
+import { createEndpoint, type EndpointResources } from './endpoints.ts';
 import { LiveEndpoint } from './live-endpoint.ts';
 import type { StreamSpec } from './stream-spec.ts';
+import { serveNode } from '../adapters/node-http.ts';
+import type { ServeHooks } from '../adapters/serve.ts';
+import { DEFAULT_BACKLOG, DEFAULT_CLOSE_GRACE_MS, DEFAULT_HOST, DEFAULT_PORT } from '../defaults.ts';
 
 /** Options of {@link createServer}. */
 export interface ServeOptions {
@@ -43,6 +44,8 @@ export interface ServeOptions {
   boundary?: string;
   /** Where warnings and errors go. @default silent */
   logger?: Logger;
+  /** The bytes of a stream of type `stdin` (the CLI passes `process.stdin`). */
+  stdin?: EndpointResources['stdin'];
   /**
    * Origins allowed to read the streams with fetch and to frame the viewer: `'*'` or a list such as
    * `['https://example.com']`. @default none (same origin only)
@@ -72,6 +75,8 @@ export class ServerPushServer extends EventEmitter {
   private readonly logger: Logger;
   private readonly stop: AbortController;
   private readonly viewer: ViewerRoutes;
+  /** What every stream request passes through (adapters/serve.ts): shutdown, counters, logs. */
+  private readonly serveHooks: ServeHooks;
   private started = false;
 
   /** Use {@link createServer}. */
@@ -82,12 +87,14 @@ export class ServerPushServer extends EventEmitter {
     this.starters = starters;
     this.stop = stop;
     this.logger = options.logger ?? silentLogger;
-    this.options = { port: options.port ?? 8080, host: options.host ?? '127.0.0.1', backlog: options.backlog ?? 4096 };
+    this.options = { port: options.port ?? DEFAULT_PORT, host: options.host ?? DEFAULT_HOST, backlog: options.backlog ?? DEFAULT_BACKLOG };
+    this.serveHooks = { stop: stop.signal, observer: status, totals: status, logger: this.logger };
     this.viewer = new ViewerRoutes(endpoints, options.cors === undefined ? undefined : normalizeCors(options.cors));
     this.http = createHttpServer({ noDelay: true, requireHostHeader: true }, (req, res) => {
       this.handle(req, res).catch((error: unknown) => {
-        this.logger.error('SP_ERR_BAD_REQUEST', `request ${req.method} ${req.url} failed: ${(error as Error).stack ?? String(error)}`);
-        if (!res.headersSent) sendError(res, 500, 'SP_ERR_BAD_REQUEST', 'internal error');
+        // Logged once, with its stack; the client learns only that it was our fault.
+        this.logger.error('SP_ERR_INTERNAL', `request ${req.method} ${req.url} failed: ${(error as Error).stack ?? String(error)}`);
+        if (!res.headersSent) sendError(res, 500, 'SP_ERR_INTERNAL', 'internal error');
         else res.destroy();
       });
     });
@@ -150,7 +157,7 @@ export class ServerPushServer extends EventEmitter {
    * Stops: refuses new connections, stops the sources, ends every slideshow with its closing
    * delimiter and every live viewer, and after `graceMs` cuts the connections still open.
    */
-  async close(graceMs = 2000): Promise<void> {
+  async close(graceMs = DEFAULT_CLOSE_GRACE_MS): Promise<void> {
     this.stop.abort();
     const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
     this.http.closeIdleConnections();
@@ -197,7 +204,7 @@ export class ServerPushServer extends EventEmitter {
     if (route.action === 'snapshot') return endpoint.snapshot(req, res);
     // A browser opening a stream with html or text parts gets the viewer (must-have 4 of issue 5).
     if (await this.viewer.negotiate(req, res, endpoint, target.path, target.query)) return;
-    return endpoint.stream(req, res, target.query);
+    await serveNode(endpoint.servable, req, res, target.query, this.serveHooks);
   }
 
   private sendStatus(res: ServerResponse): void {
@@ -208,7 +215,7 @@ export class ServerPushServer extends EventEmitter {
   private async sendIndex(res: ServerResponse): Promise<void> {
     const entries = await indexEntries(this.endpoints);
     const first = [...this.endpoints.values()][0];
-    const title = first instanceof SlideshowEndpoint && this.endpoints.size === 1 ? basename(String(first.toJSON()['dir'])) : 'serverpush';
+    const title = first?.kind === 'slideshow' && this.endpoints.size === 1 ? first.title : 'serverpush';
     sendBody(res, 200, 'text/html; charset=utf-8', renderIndexPage({ title, streams: entries }), { 'Cache-Control': 'no-cache' });
   }
 }
@@ -239,8 +246,6 @@ export async function createServer(options: ServeOptions): Promise<ServerPushSer
   let clientIds = 0;
   let server: ServerPushServer | undefined;
   const ctx: EndpointContext = {
-    counters: status,
-    logger: options.logger ?? silentLogger,
     stop: stop.signal,
     emitPart: (event) => server?.emit('part', event),
     nextClientId: () => ++clientIds,
@@ -248,7 +253,7 @@ export async function createServer(options: ServeOptions): Promise<ServerPushSer
   const endpoints = new Map<string, Endpoint>();
   const starters: Array<() => void> = [];
   for (const [name, spec] of Object.entries(specs)) {
-    const { endpoint, start } = await createEndpoint(name, spec, ctx);
+    const { endpoint, start } = await createEndpoint(name, spec, ctx, { logger: options.logger ?? silentLogger, stdin: options.stdin });
     endpoints.set(name, endpoint);
     starters.push(start);
   }

@@ -1,12 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { basename } from 'node:path';
 import type { MultipartFraming } from '../protocol/encoder.ts';
 import { formatTimestamp } from '../protocol/encoder.ts';
 import type { FolderCatalog, FolderDocument } from '../sources/folder-catalog.ts';
 import { playSlideshow } from '../sources/slideshow.ts';
-import { NodeMultipartResponse, streamHeaders } from '../adapters/node-http.ts';
-import { sendBody, sendError, typeFilter, type Endpoint, type EndpointContext } from './http-util.ts';
+import { refusal, type Refusal, type Servable, type Session, type StreamRequest } from '../adapters/serve.ts';
+import { sendBody, sendRefusal, typeFilter, type Endpoint, type EndpointContext } from './http-util.ts';
 import { contentTypeForFileName, isImageType } from '../protocol/content-type.ts';
-import { isRawRequest } from '../adapters/negotiation.ts';
 
 export interface SlideshowEndpointOptions {
   intervalMs: number;
@@ -15,8 +15,9 @@ export interface SlideshowEndpointOptions {
 }
 
 /** A folder played to each client on its own clock: the original design. */
-export class SlideshowEndpoint implements Endpoint {
+export class SlideshowEndpoint implements Endpoint, Servable {
   readonly kind = 'slideshow';
+  readonly live = false;
   private readonly plays = new Set<Promise<unknown>>();
 
   constructor(
@@ -27,60 +28,66 @@ export class SlideshowEndpoint implements Endpoint {
     private readonly ctx: EndpointContext,
   ) {}
 
-  private unavailable(res: ServerResponse): void {
-    sendError(res, 503, 'SP_ERR_NO_DOCUMENTS', 'the folder holds no document that can be served yet', { 'Retry-After': String(Math.ceil(this.options.intervalMs / 1000)) });
+  get servable(): Servable {
+    return this;
   }
 
-  async stream(req: IncomingMessage, res: ServerResponse, query: URLSearchParams): Promise<void> {
-    if (this.ctx.stop.aborted) return sendError(res, 503, 'SP_ERR_NO_DOCUMENTS', 'the server is shutting down');
-    const accept = typeFilter(query.get('only'));
+  get boundary(): string {
+    return this.framing.boundary;
+  }
+
+  get stallTimeoutMs(): number {
+    return this.options.stallTimeoutMs;
+  }
+
+  /** The folder's name. */
+  get title(): string {
+    return basename(this.catalog.root);
+  }
+
+  get loop(): boolean {
+    return this.options.loop;
+  }
+
+  private noDocuments(): Refusal {
+    return refusal(503, 'SP_ERR_NO_DOCUMENTS', 'the folder holds no document that can be served yet', Math.ceil(this.options.intervalMs / 1000));
+  }
+
+  /** `?only=image|text|TYPE` filters the documents; 503 while the folder holds none to show. */
+  async open(request: StreamRequest): Promise<Session | Refusal> {
+    const accept = typeFilter(request.query.get('only'));
     const first = await this.catalog.next(undefined, false, accept);
-    if (!first) return this.unavailable(res);
-    const raw = isRawRequest(query);
-    if (req.method === 'HEAD') {
-      // Node would hold the headers of an endless HEAD response until end(): answer them alone.
-      res.writeHead(200, streamHeaders(this.framing.boundary, { raw }));
-      res.end();
-      return;
-    }
-    const { counters, logger } = this.ctx;
-    const client = this.ctx.nextClientId();
-    const sink = new NodeMultipartResponse(req, res, counters);
-    counters.clients++;
-    counters.clientsTotal++;
-    sink.signal.addEventListener('abort', () => { counters.clients--; }, { once: true });
-    sink.start(this.framing.boundary, { raw });
-    const played = playSlideshow(this.catalog, this.framing, sink, first, {
-      intervalMs: this.options.intervalMs,
-      loop: this.options.loop,
-      stallTimeoutMs: this.options.stallTimeoutMs,
-      stop: this.ctx.stop,
-      ...(accept ? { accept } : {}),
-      onPart: (document: FolderDocument, sentAt: number) => {
-        counters.partsSent++;
-        this.ctx.emitPart({ client, stream: this.name, name: document.name, contentType: document.contentType, bytes: document.body.length, sentAt });
+    if (!first) return this.noDocuments();
+    return {
+      play: async (viewer) => {
+        const client = this.ctx.nextClientId();
+        const played = playSlideshow(this.catalog, this.framing, viewer, first, {
+          intervalMs: this.options.intervalMs,
+          loop: this.options.loop,
+          stop: this.ctx.stop,
+          ...(accept ? { accept } : {}),
+          onPart: (document: FolderDocument, sentAt: number) => {
+            this.ctx.emitPart({ client, stream: this.name, name: document.name, contentType: document.contentType, bytes: document.body.length, sentAt });
+          },
+        });
+        this.plays.add(played);
+        try {
+          await played;
+        } finally {
+          this.plays.delete(played);
+        }
       },
-    });
-    this.plays.add(played);
-    try {
-      if ((await played) === 'stalled') {
-        counters.droppedClients++;
-        logger.warn('SP_ERR_SLOW_CLIENT', `dropped client ${client} (${req.socket.remoteAddress}): it took no data for ${this.options.stallTimeoutMs} ms`);
-        sink.destroy('stalled');
-      }
-    } finally {
-      this.plays.delete(played);
-    }
+    };
   }
 
   /** The document a new client would see first. */
   async snapshot(_req: IncomingMessage, res: ServerResponse): Promise<void> {
     const first = await this.catalog.next(undefined, false);
-    if (!first) return this.unavailable(res);
+    if (!first) return sendRefusal(res, this.noDocuments());
     sendBody(res, 200, first.contentType, first.body, { 'X-Timestamp': formatTimestamp(Date.now()) });
   }
 
-  async previewQuery(): Promise<string> {
+  previewQuery(): string {
     return '?only=image';
   }
 

@@ -219,7 +219,7 @@ export class ViewerRoutes {
   }
 
   private sendViewerPage(res: ServerResponse, endpoint: Endpoint, path: string, query: string, embed: boolean, controls: boolean): void {
-    const reconnectOnEnd = endpoint.kind === 'live' || endpoint.toJSON()['loop'] === true;
+    const reconnectOnEnd = endpoint.loop;
     const page = renderViewerPage({ name: endpoint.name, kind: endpoint.kind, path, query, reconnectOnEnd, embed, controls });
     const ancestors = this.cors === undefined ? "'self'" : this.cors === '*' ? '*' : ["'self'", ...this.cors].join(' ');
     const csp = [
@@ -252,18 +252,10 @@ export class ViewerRoutes {
   }
 }
 
-/** What the slideshow and live endpoints tell about the types of their parts. */
-interface PartTypes {
-  /** True when the stream carries (of the types `accept` lets through) parts an `<img>` cannot show. */
-  hasNonImages?(accept?: (contentType: string) => boolean): Promise<boolean>;
-  /** True when an `<img>` of the stream (with its `previewQuery()`) shows it. */
-  previewsAsImage?(): Promise<boolean>;
-}
-
 /** True when the stream (as filtered by `?only=`) carries parts an `<img>` cannot show. */
 export async function hasNonImages(endpoint: Endpoint, query: URLSearchParams = new URLSearchParams()): Promise<boolean> {
   const filter = typeFilter(query.get('only'));
-  return (await (endpoint as PartTypes).hasNonImages?.(filter)) ?? false;
+  return endpoint.hasNonImages(filter);
 }
 
 /** The entries of the index page (`GET /`): each stream, its viewer, and a preview. */
@@ -273,13 +265,13 @@ export async function indexEntries(endpoints: ReadonlyMap<string, Endpoint>): Pr
     const nonImages = await hasNonImages(endpoint);
     // A slideshow's <img> gets its image documents only; a live stream that has carried html or
     // text parts, or a slideshow with no image, is previewed in the viewer instead.
-    const imagePreview = (await (endpoint as PartTypes).previewsAsImage?.()) ?? true;
+    const imagePreview = await endpoint.previewsAsImage();
     return {
       name: endpoint.name,
       kind: endpoint.kind,
       path,
       view: endpoint.name === 'default' ? 'view' : `view/${encodeURIComponent(endpoint.name)}`,
-      preview: imagePreview ? `${path}${await endpoint.previewQuery()}` : undefined,
+      preview: imagePreview ? `${path}${endpoint.previewQuery()}` : undefined,
       hasNonImages: nonImages,
     };
   }));

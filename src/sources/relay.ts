@@ -1,9 +1,9 @@
-import { once } from 'node:events';
 import type { LiveStream } from '../hub/live-stream.ts';
 import { fetchParts } from '../client/fetch-parts.ts';
 import { ServerPushError, isServerPushError } from '../errors.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { WarningThrottle } from './frame-feed.ts';
+import { DEFAULT_MAX_PART_BYTES, DEFAULT_RELAY_IDLE_MS, DEFAULT_RETRY_DELAY_MS, DEFAULT_UPSTREAM_STALL_MS } from '../defaults.ts';
 import { Backoff, pause, type Source } from './source.ts';
 
 export interface RelaySourceOptions {
@@ -41,9 +41,9 @@ export class RelaySource implements Source {
 
   private async run(stream: LiveStream): Promise<void> {
     const logger = this.options.logger ?? silentLogger;
-    const idleMs = this.options.idleTimeoutMs ?? 30_000;
-    const stallMs = this.options.stallTimeoutMs ?? 10_000;
-    const backoff = new Backoff(this.options.retryDelayMs ?? 500);
+    const idleMs = this.options.idleTimeoutMs ?? DEFAULT_RELAY_IDLE_MS;
+    const stallMs = this.options.stallTimeoutMs ?? DEFAULT_UPSTREAM_STALL_MS;
+    const backoff = new Backoff(this.options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS);
     const warnings = new WarningThrottle(logger, `stream ${stream.name} (relay ${this.url}): `);
     while (!this.stopped.signal.aborted) {
       if (idleMs > 0 && stream.viewers === 0 && this.connections > 0) {
@@ -57,16 +57,18 @@ export class RelaySource implements Source {
       this.stopped.signal.addEventListener('abort', onStop, { once: true });
       let stall = setTimeout(cut, stallMs, new ServerPushError('SP_ERR_TIMEOUT', `upstream sent nothing for ${stallMs} ms`));
       let idle: ReturnType<typeof setTimeout> | undefined;
+      // Cut for lack of viewers: told apart from a failure by identity, not by its message.
+      const idleCut = new ServerPushError('SP_ERR_SOURCE_FAILED', 'nobody watches');
       const onViewers = (count: number) => {
         clearTimeout(idle);
-        idle = count === 0 && idleMs > 0 ? setTimeout(cut, idleMs, new ServerPushError('SP_ERR_SOURCE_FAILED', 'idle')) : undefined;
+        idle = count === 0 && idleMs > 0 ? setTimeout(cut, idleMs, idleCut) : undefined;
       };
       stream.on('viewers', onViewers);
       onViewers(stream.viewers);
       let reason: string;
       try {
         this.connections++;
-        for await (const part of fetchParts(this.url, { signal: connection.signal, maxPartBytes: this.options.maxPartBytes ?? 16 * 1024 * 1024, ...(this.options.headers ? { headers: this.options.headers } : {}) })) {
+        for await (const part of fetchParts(this.url, { signal: connection.signal, maxPartBytes: this.options.maxPartBytes ?? DEFAULT_MAX_PART_BYTES, ...(this.options.headers ? { headers: this.options.headers } : {}) })) {
           clearTimeout(stall);
           stall = setTimeout(cut, stallMs, new ServerPushError('SP_ERR_TIMEOUT', `upstream sent nothing for ${stallMs} ms`));
           backoff.reset();
@@ -86,7 +88,7 @@ export class RelaySource implements Source {
         this.stopped.signal.removeEventListener('abort', onStop);
       }
       if (this.stopped.signal.aborted) break;
-      if ((connection.signal.reason as Error | undefined)?.message === 'idle') continue;
+      if (connection.signal.reason === idleCut) continue;
       stream.setSource({ up: false, reason });
       const delay = backoff.next();
       const code = connection.signal.reason instanceof ServerPushError ? connection.signal.reason.code : 'SP_ERR_SOURCE_FAILED';
@@ -101,18 +103,18 @@ export class RelaySource implements Source {
   }
 }
 
-/** Resolves when someone watches or asks for the stream (a refused viewer, a snapshot). */
-async function waitForViewer(stream: LiveStream, signal: AbortSignal): Promise<void> {
-  if (stream.viewers > 0 || signal.aborted) return;
-  const wake = new AbortController();
-  const onAbort = () => wake.abort();
-  signal.addEventListener('abort', onAbort, { once: true });
-  try {
-    await Promise.race([once(stream, 'viewers', { signal: wake.signal }), once(stream, 'demand', { signal: wake.signal })]);
-  } catch {
-    // stopped
-  } finally {
-    wake.abort();
-    signal.removeEventListener('abort', onAbort);
-  }
+/** Resolves when someone watches or asks for the stream (a refused viewer, a snapshot), or at stop. */
+function waitForViewer(stream: LiveStream, signal: AbortSignal): Promise<void> {
+  if (stream.viewers > 0 || signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const wake = () => {
+      stream.off('viewers', wake);
+      stream.off('demand', wake);
+      signal.removeEventListener('abort', wake);
+      resolve();
+    };
+    stream.on('viewers', wake);
+    stream.on('demand', wake);
+    signal.addEventListener('abort', wake, { once: true });
+  });
 }

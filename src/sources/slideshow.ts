@@ -1,23 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { encodePartHeaders, type MultipartFraming } from '../protocol/encoder.ts';
 import type { FolderCatalog, FolderDocument } from './folder-catalog.ts';
-
-/** Where a slideshow writes its bytes: one client's response. */
-export interface PartSink {
-  readonly signal: AbortSignal;
-  readonly congested: boolean;
-  write(chunks: readonly Uint8Array[]): boolean;
-  drained(timeoutMs: number): Promise<boolean>;
-  end(chunks?: readonly Uint8Array[]): void;
-}
+import type { Viewer } from '../hub/viewer.ts';
 
 export interface SlideshowOptions {
   /** Time between parts, in milliseconds. */
   intervalMs: number;
   /** Start again at the first document after the last one, instead of ending the stream. */
   loop: boolean;
-  /** A client that has not taken a part after this long is dropped. */
-  stallTimeoutMs: number;
   /** Only documents whose content type this accepts are shown. */
   accept?: (contentType: string) => boolean;
   /** When aborted (server shutdown), the stream is ended cleanly: the announced part, then the closing delimiter. */
@@ -26,6 +16,7 @@ export interface SlideshowOptions {
   onPart?: (document: FolderDocument, sentAt: number) => void;
 }
 
+/** How a client's slideshow ended: `stopped` is a server shutdown. */
 export type SlideshowEnd = 'finished' | 'disconnected' | 'stalled' | 'stopped';
 
 function headersFor(document: FolderDocument, timestamp: number): Uint8Array {
@@ -42,18 +33,19 @@ function headersFor(document: FolderDocument, timestamp: number): Uint8Array {
  * and every other client still sees each part end the moment its body is sent. The next document
  * is therefore chosen and read when the current one is sent (docs/decisions/0002).
  *
- * `first` is the document to open with (the caller has checked that there is one).
+ * `first` is the document to open with (the caller has checked that there is one). A client
+ * that takes nothing for the viewer's stall timeout is dropped by the {@link Viewer}.
  * Resolves how the stream ended; never rejects.
  */
 export async function playSlideshow(
   catalog: FolderCatalog,
   framing: MultipartFraming,
-  sink: PartSink,
+  viewer: Viewer,
   first: FolderDocument,
   options: SlideshowOptions,
 ): Promise<SlideshowEnd> {
   const { intervalMs, loop, accept } = options;
-  const signal = sink.signal;
+  const signal = viewer.signal;
   // Wakes the sleeps on disconnect or shutdown. Built by hand: AbortSignal.any() on Node 20 can
   // lose its sources to garbage collection.
   const waker = new AbortController();
@@ -81,12 +73,12 @@ export async function playSlideshow(
       const next = await catalog.next(current.name, loop, accept);
       if (signal.aborted) return 'disconnected';
       if (options.stop?.aborted) break;
-      if (sink.congested && !(await sink.drained(options.stallTimeoutMs))) {
-        return signal.aborted ? 'disconnected' : 'stalled';
+      if (viewer.busy && !(await viewer.drained())) {
+        return viewer.endReason === 'stalled' ? 'stalled' : 'disconnected';
       }
       const sentAt = Date.now();
       if (!next && !loop) {
-        sink.end([...pending, current.body, framing.close]);
+        viewer.end([...pending, current.body, framing.close], 'finished');
         options.onPart?.(current, sentAt);
         return 'finished';
       }
@@ -96,7 +88,7 @@ export async function playSlideshow(
       const now = performance.now();
       if (due < now) due = now + intervalMs;
       const tail = next ? [framing.delimiter, headersFor(next, sentAt + (due - now))] : [framing.delimiter];
-      sink.write([...pending, current.body, ...tail]);
+      viewer.write([...pending, current.body, ...tail]);
       options.onPart?.(current, sentAt);
       pending = [];
       current = next;
@@ -110,6 +102,6 @@ export async function playSlideshow(
     options.stop?.removeEventListener('abort', wakeUp);
   }
   // Server shutdown: finish the part whose headers are out, then close the stream.
-  sink.end(current ? [...pending, current.body, framing.close] : []);
+  viewer.end(current ? [...pending, current.body, framing.close] : [], 'shutdown');
   return 'stopped';
 }

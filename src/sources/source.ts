@@ -1,4 +1,5 @@
 import type { LiveStream } from '../hub/live-stream.ts';
+import { DEFAULT_RETRY_DELAY_MS, MAX_RETRY_DELAY_MS } from '../defaults.ts';
 
 /** Something that feeds a live stream: a pipe, a command, an upstream URL, a folder. */
 export interface Source {
@@ -11,7 +12,7 @@ export interface Source {
 /** Exponential backoff with a cap, reset after a good long run. */
 export class Backoff {
   private attempt = 0;
-  constructor(private readonly initialMs = 500, private readonly maxMs = 30_000) {}
+  constructor(private readonly initialMs = DEFAULT_RETRY_DELAY_MS, private readonly maxMs = MAX_RETRY_DELAY_MS) {}
 
   /** The delay before the next retry. */
   next(): number {

@@ -1,0 +1,37 @@
+/**
+ * Every default of serverpush, once. The library, the server and the CLI all read these; the
+ * README's option tables are checked against them by test/defaults.test.ts. Runtime-neutral.
+ */
+
+/** Slideshows: time between documents. */
+export const DEFAULT_INTERVAL_MS = 5000;
+/** Documents and frames larger than this are refused. 16 MiB. */
+export const DEFAULT_MAX_PART_BYTES = 16 * 1024 * 1024;
+/** A client whose socket takes nothing for this long is dropped (slideshows and live streams). */
+export const DEFAULT_STALL_TIMEOUT_MS = 30_000;
+/** Live streams (LiveStream, liveHandler, liveResponse): the same as every other stream. */
+export const DEFAULT_LIVE_STALL_TIMEOUT_MS = DEFAULT_STALL_TIMEOUT_MS;
+/** Connections the kernel queues before the server accepts them (capped by net.core.somaxconn). */
+export const DEFAULT_BACKLOG = 4096;
+/** TCP port of the server. */
+export const DEFAULT_PORT = 8080;
+/** Address the server listens on. */
+export const DEFAULT_HOST = '127.0.0.1';
+/** `?fps=N` may ask for at most this many parts per second. */
+export const MAX_FPS = 1000;
+/** Relay: stop pulling after nobody has watched for this long. */
+export const DEFAULT_RELAY_IDLE_MS = 30_000;
+/** Relay: an upstream that sends no part for this long is dropped and retried. */
+export const DEFAULT_UPSTREAM_STALL_MS = 10_000;
+/** Relay and exec: first delay before a retry or restart; doubles up to {@link MAX_RETRY_DELAY_MS}. */
+export const DEFAULT_RETRY_DELAY_MS = 500;
+/** Relay and exec: the longest delay between retries. */
+export const MAX_RETRY_DELAY_MS = 30_000;
+/** Exec: a command that ran this long before it exited restarts with the first delay again. */
+export const RETRY_RESET_AFTER_MS = 30_000;
+/** Watch: a file written in place is pushed once it has not changed for this long (and is whole). */
+export const DEFAULT_SETTLE_MS = 50;
+/** `server.close()`: connections still open after this long are cut. */
+export const DEFAULT_CLOSE_GRACE_MS = 2000;
+/** `serverpush get`: fail when the response or the next part takes longer. */
+export const DEFAULT_GET_TIMEOUT_MS = 30_000;
