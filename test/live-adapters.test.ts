@@ -338,3 +338,23 @@ test('after closeViewers() a push writes nothing more: the body ends with the cl
   assert.ok(text.endsWith(`${frames[0]!.toString('latin1')}\r\n--${stream.framing.boundary}--\r\n`), JSON.stringify(text.slice(-60)));
   assert.ok(!text.includes(frames[1]!.toString('latin1')), 'the frame pushed after the end went nowhere');
 });
+
+test('a request refused because the server is stopping gets 503 SP_ERR_SHUTTING_DOWN, on Node and as a web Response', async (t) => {
+  const { createServer } = await import('node:http');
+  const { serveNode } = await import('../src/adapters/node-http.ts');
+  const { liveServable } = await import('../src/adapters/serve.ts');
+  const stream = new LiveStream({ name: 'stopping' });
+  stream.push(jpeg(0));
+  const stop = new AbortController();
+  stop.abort();
+  const server = createServer((req, res) => void serveNode(liveServable(stream), req, res, new URLSearchParams(), { stop: stop.signal }));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => { server.closeAllConnections(); server.close(); });
+  const answer = await fetchText(`http://127.0.0.1:${(server.address() as { port: number }).port}/`);
+  assert.equal(answer.status, 503);
+  assert.equal(JSON.parse(answer.body).error, 'SP_ERR_SHUTTING_DOWN');
+  const web = await liveResponse(stream, undefined, { stop: stop.signal });
+  assert.equal(web.status, 503);
+  assert.equal((await web.json() as { error: string }).error, 'SP_ERR_SHUTTING_DOWN');
+  assert.equal(stream.viewers, 0);
+});

@@ -278,3 +278,24 @@ test('server.close() ends each live viewer cleanly: the announced part (the late
   await sleep(50);
   assert.equal(standard.text.length, before);
 });
+
+test('an unexpected failure inside a request is 500 SP_ERR_INTERNAL, logged once with its stack; the other viewers go on', async (t) => {
+  const { server, url, logger } = await pushServer();
+  t.after(() => server.close());
+  server.live().push(jpeg(0));
+  const viewer = await openStream(new URL('stream', url));
+  await viewer.reader.waitFor(1);
+  // A fault in serverpush's own code (injected: the stream's availability check throws).
+  const live = server.live('cam');
+  live.push(jpeg(1));
+  live.unavailable = () => { throw new TypeError('injected fault'); };
+  const failed = await fetchText(new URL('stream/cam', url));
+  assert.equal(failed.status, 500);
+  assert.deepEqual(JSON.parse(failed.body), { error: 'SP_ERR_INTERNAL', message: 'internal error' });
+  const lines = logger.lines.filter((line) => line.includes('injected fault'));
+  assert.equal(lines.length, 1, 'logged once');
+  assert.match(lines[0]!, /^error SP_ERR_INTERNAL request GET \/stream\/cam failed: TypeError: injected fault\n\s+at /);
+  server.live().push(jpeg(2));
+  assert.ok((await viewer.reader.waitFor(2))[1]!.body.equals(frames[2]!), 'the other viewer got the next frame');
+  viewer.close();
+});

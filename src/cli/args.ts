@@ -3,6 +3,7 @@ import { ServerPushError } from '../errors.ts';
 import type { StreamSpec } from '../server/stream-spec.ts';
 import { normalizeCors, type CorsOrigins } from '../server/viewer-routes.ts';
 import type { PipeFormat } from '../sources/frame-feed.ts';
+import { DEFAULT_BACKLOG, DEFAULT_HOST, DEFAULT_INTERVAL_MS, DEFAULT_MAX_PART_BYTES, DEFAULT_PORT, DEFAULT_RELAY_IDLE_MS, DEFAULT_STALL_TIMEOUT_MS } from '../defaults.ts';
 
 export const USAGE = `Usage: serverpush serve [DIR] [options]
        serverpush serve --watch PATH | --stdin | --exec "CMD" | --relay URL [options]
@@ -23,16 +24,16 @@ Sources of the default stream (one of):
   --config FILE         named streams from a JSON file (see the README)
 
 Options:
-  --port N              TCP port (default 8080; 0 picks a free port)
-  --host ADDR           address to listen on (default 127.0.0.1; 0.0.0.0 for all)
+  --port N              TCP port (default ${DEFAULT_PORT}; 0 picks a free port)
+  --host ADDR           address to listen on (default ${DEFAULT_HOST}; 0.0.0.0 for all)
   --backlog N           connections the kernel may queue before they are accepted
-                        (default 4096, capped by net.core.somaxconn)
-  --interval SECONDS    time between documents, fractions allowed (default 5)
+                        (default ${DEFAULT_BACKLOG}, capped by net.core.somaxconn)
+  --interval SECONDS    time between documents, fractions allowed (default ${DEFAULT_INTERVAL_MS / 1000})
   --loop                start again after the last document instead of ending
-  --max-part-bytes N    skip documents and frames larger than N bytes (default 16777216)
-  --stall-timeout SECS  drop a client whose socket accepts nothing for this long (default 30)
+  --max-part-bytes N    skip documents and frames larger than N bytes (default ${DEFAULT_MAX_PART_BYTES})
+  --stall-timeout SECS  drop a client whose socket accepts nothing for this long (default ${DEFAULT_STALL_TIMEOUT_MS / 1000})
   --format FMT          --stdin/--exec input: auto, mjpeg or multipart (default auto)
-  --relay-idle SECS     stop pulling the relay after this long without viewers (default 30; 0 never)
+  --relay-idle SECS     stop pulling the relay after this long without viewers (default ${DEFAULT_RELAY_IDLE_MS / 1000}; 0 never)
   --drop-duplicates     live streams: drop a frame identical to the previous one
   --serve-last          live streams: while the source is down, new viewers get the last frame
   --cors ORIGIN         let pages of ORIGIN (e.g. https://example.com; * for any) read the
@@ -128,10 +129,10 @@ export function parseCommand(argv: readonly string[], defaultDir: string): Comma
   if (values['relay-idle'] !== undefined && values.relay === undefined) invalid('--relay-idle applies to --relay');
   if (values.format !== undefined && !['auto', 'mjpeg', 'multipart'].includes(values.format)) invalid(`--format must be auto, mjpeg or multipart, got ${JSON.stringify(values.format)}`);
 
-  const intervalMs = number('interval', values.interval, 5, (n) => n > 0 && n <= 86_400, 'a number of seconds above 0 (fractions allowed)') * 1000;
+  const intervalMs = number('interval', values.interval, DEFAULT_INTERVAL_MS / 1000, (n) => n > 0 && n <= 86_400, 'a number of seconds above 0 (fractions allowed)') * 1000;
   const common = {
-    maxPartBytes: number('max-part-bytes', values['max-part-bytes'], 16 * 1024 * 1024, (n) => Number.isSafeInteger(n) && n > 0, 'a positive integer'),
-    stallTimeoutMs: number('stall-timeout', values['stall-timeout'], 30, (n) => n > 0, 'a number of seconds above 0') * 1000,
+    maxPartBytes: number('max-part-bytes', values['max-part-bytes'], DEFAULT_MAX_PART_BYTES, (n) => Number.isSafeInteger(n) && n > 0, 'a positive integer'),
+    stallTimeoutMs: number('stall-timeout', values['stall-timeout'], DEFAULT_STALL_TIMEOUT_MS / 1000, (n) => n > 0, 'a number of seconds above 0') * 1000,
     ...(values['drop-duplicates'] ? { dropDuplicates: true } : {}),
     ...(values['serve-last'] ? { serveLastWhenDown: true } : {}),
   };
@@ -141,7 +142,7 @@ export function parseCommand(argv: readonly string[], defaultDir: string): Comma
   else if (values.stdin) spec = { ...common, type: 'stdin', ...(format ? { format } : {}) };
   else if (values.exec !== undefined) spec = { ...common, type: 'exec', command: values.exec, ...(format ? { format } : {}) };
   else if (values.relay !== undefined) {
-    const idle = number('relay-idle', values['relay-idle'], 30, (n) => n >= 0, 'a number of seconds (0: never stop)') * 1000;
+    const idle = number('relay-idle', values['relay-idle'], DEFAULT_RELAY_IDLE_MS / 1000, (n) => n >= 0, 'a number of seconds (0: never stop)') * 1000;
     spec = { ...common, type: 'relay', url: values.relay, idleTimeoutMs: idle };
   } else if (values.config === undefined) {
     spec = { ...common, type: 'slideshow', dir: rest[0] ?? defaultDir, intervalMs, loop: values.loop ?? false, sync: values.sync ?? false };
@@ -150,9 +151,9 @@ export function parseCommand(argv: readonly string[], defaultDir: string): Comma
     command: 'serve',
     streams: spec ? { default: spec } : {},
     config: values.config,
-    port: values.port === undefined ? undefined : number('port', values.port, 8080, (n) => Number.isInteger(n) && n >= 0 && n <= 65535, 'an integer from 0 to 65535'),
+    port: values.port === undefined ? undefined : number('port', values.port, DEFAULT_PORT, (n) => Number.isInteger(n) && n >= 0 && n <= 65535, 'an integer from 0 to 65535'),
     host: values.host,
-    backlog: values.backlog === undefined ? undefined : number('backlog', values.backlog, 4096, (n) => Number.isInteger(n) && n >= 1 && n <= 65535, 'an integer from 1 to 65535'),
+    backlog: values.backlog === undefined ? undefined : number('backlog', values.backlog, DEFAULT_BACKLOG, (n) => Number.isInteger(n) && n >= 1 && n <= 65535, 'an integer from 1 to 65535'),
     cors: corsOrigins(values.cors),
     quiet: values.quiet ?? false,
   };
