@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { runCli, startCli } from './helpers/cli.ts';
 import { makeFolder, removeFolder, openStream, fetchText, EXAMPLES } from './helpers/server.ts';
-import { HAVE_SS, listenBacklog } from './helpers/sockets.ts';
+import { listenBacklog } from './helpers/sockets.ts';
+import { needs } from './helpers/tools.ts';
 
 test('serverpush --help and --version', async () => {
   const help = await runCli(['--help']);
@@ -198,7 +199,7 @@ test('source flags: one source at a time, and options only where they apply', as
   }
 });
 
-test('--backlog and the config file\'s backlog set the accept queue (the flag wins); the default is 4096, capped by somaxconn', { skip: HAVE_SS ? false : 'needs ss (iproute2) on Linux' }, async (t) => {
+test('--backlog and the config file\'s backlog set the accept queue (the flag wins); the default is 4096, capped by somaxconn', needs('ss'), async (t) => {
   const somaxconn = Number((await readFile('/proc/sys/net/core/somaxconn', 'utf8')).trim());
   const dir = await makeFolder({ 'a.txt': 'A', 'cfg.json': JSON.stringify({ backlog: 300, streams: { default: { type: 'push' } } }) });
   t.after(() => removeFolder(dir));

@@ -1,4 +1,5 @@
 import { test, describe } from 'node:test';
+import { needs } from './helpers/tools.ts';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
@@ -163,9 +164,8 @@ test('get sends -H headers, and user:pass@ in the URL as Basic auth', async (t) 
   assert.equal(seen['authorization'], `Basic ${Buffer.from('admin:s:cret').toString('base64')}`);
 });
 
-const hasFfmpeg = spawnSync('ffmpeg', ['-version']).status === 0;
 
-test('get reads ffmpeg\'s own HTTP stream (-listen 1), whose Content-Type needs --boundary', { skip: !hasFfmpeg && 'ffmpeg not installed' }, async (t) => {
+test('get reads ffmpeg\'s own HTTP stream (-listen 1), whose Content-Type needs --boundary', needs('ffmpeg'), async (t) => {
   const probe = createNetServer();
   await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
   const { port } = probe.address() as { port: number };

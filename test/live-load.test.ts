@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { needs } from './helpers/tools.ts';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
@@ -34,7 +35,7 @@ function countingViewer(port: number, boundary: string): { socket: Socket; count
   return { socket, count: () => parts };
 }
 
-test('100 viewers and 20 that read nothing, on a 30 fps stream of ~20 KB frames from ffmpeg: the readers get at least 95% of the frames and the server RSS stays flat', { timeout: 60_000 }, async (t) => {
+test('100 viewers and 20 that read nothing, on a 30 fps stream of ~20 KB frames from ffmpeg: the readers get at least 95% of the frames and the server RSS stays flat', { timeout: 60_000, ...needs('ffmpeg') }, async (t) => {
   const server = await startCli(['--port', '0', '--stall-timeout', '60', '--exec', 'exec ffmpeg -hide_banner -loglevel error -re -f lavfi -i testsrc=size=640x480:rate=30 -q:v 3 -f mjpeg -']);
   t.after(() => server.stop());
   const port = Number(server.url.port);

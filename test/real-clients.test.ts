@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { needs } from './helpers/tools.ts';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -49,7 +50,7 @@ for (const version of ['--http1.1', '--http1.0'] as const) {
   });
 }
 
-test('curl -I (HEAD /stream) gets the headers at once and no body', async (t) => {
+test('curl -I (HEAD /stream) gets the headers at once and no body', needs('curl'), async (t) => {
   const { server, url } = await startServer({ dir: EXAMPLES, intervalMs: 60_000, loop: true });
   t.after(() => server.close());
   const started = Date.now();
@@ -60,7 +61,7 @@ test('curl -I (HEAD /stream) gets the headers at once and no body', async (t) =>
   assert.equal(server.status.partsSent, 0);
 });
 
-test('ffmpeg reads the stream of a folder of JPEGs: every frame, byte for byte', async (t) => {
+test('ffmpeg reads the stream of a folder of JPEGs: every frame, byte for byte', needs('ffmpeg'), async (t) => {
   const dir = await makeFolder();
   t.after(() => removeFolder(dir));
   const frames = join(dir, 'frames');
@@ -82,7 +83,7 @@ test('ffmpeg reads the stream of a folder of JPEGs: every frame, byte for byte',
   }
 });
 
-test('headless Chromium: the <img> of GET / changes picture as each part arrives, within 100 ms', async (t) => {
+test('headless Chromium: the <img> of GET / changes picture as each part arrives, within 100 ms', needs('chromium'), async (t) => {
   const images = await exampleBodies((name) => /\.(jpe?g|gif|png)$/.test(name));
   assert.equal(images.length, 6);
   const { server, url } = await startServer({ dir: EXAMPLES, intervalMs: 600 });
@@ -124,7 +125,7 @@ test('headless Chromium: the <img> of GET / changes picture as each part arrives
   });
 });
 
-test('headless Chromium: an <img> of a live stream draws each frame on arrival (eager framing), within 100 ms', async (t) => {
+test('headless Chromium: an <img> of a live stream draws each frame on arrival (eager framing), within 100 ms', needs('chromium', 'ffmpeg'), async (t) => {
   const { makeJpegFrames } = await import('./helpers/frames.ts');
   const widths = [160, 200, 240, 280, 320, 360];
   const frames = await makeJpegFrames(widths.length, undefined, widths.map((w) => `${w}x${(w * 3) / 4}`));

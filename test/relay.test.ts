@@ -1,11 +1,12 @@
 import { test, before } from 'node:test';
+import { missing, needs } from './helpers/tools.ts';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type IncomingMessage, type ServerResponse } from 'node:http';
 import { makeJpegFrames } from './helpers/frames.ts';
 import { startServer, openStream, fetchText, eventually, sleep } from './helpers/server.ts';
 
 let frames: Buffer[] = [];
-before(async () => { frames = await makeJpegFrames(10); });
+before(async () => { if (!missing('ffmpeg')) frames = await makeJpegFrames(10); });
 
 /** An upstream serverpush with a push stream, fed every 30 ms while `feeding`. */
 async function upstream(port = 0) {
@@ -20,7 +21,7 @@ function relayOf(url: URL, extra: Record<string, unknown> = {}) {
   return startServer({ streams: { default: { type: 'relay', url: new URL('stream', url).href, retryDelayMs: 100, upstreamStallMs: 1000, ...extra } } });
 }
 
-test('a relay re-serves an upstream stream to many viewers over one upstream connection', async (t) => {
+test('a relay re-serves an upstream stream to many viewers over one upstream connection', needs('ffmpeg'), async (t) => {
   const up = await upstream();
   t.after(() => up.stop());
   const { server, url } = await relayOf(up.url);
@@ -35,7 +36,7 @@ test('a relay re-serves an upstream stream to many viewers over one upstream con
   for (const viewer of viewers) viewer.close();
 });
 
-test('when the upstream dies the relay retries; new viewers get 503 SP_ERR_SOURCE_DOWN; when it comes back frames flow again', async (t) => {
+test('when the upstream dies the relay retries; new viewers get 503 SP_ERR_SOURCE_DOWN; when it comes back frames flow again', needs('ffmpeg'), async (t) => {
   let up = await upstream();
   const port = Number(up.url.port);
   const { server, url, logger } = await relayOf(up.url);
@@ -58,7 +59,7 @@ test('when the upstream dies the relay retries; new viewers get 503 SP_ERR_SOURC
   viewer.close();
 });
 
-test('serveLastWhenDown: while the source is down new viewers get the last frame', async (t) => {
+test('serveLastWhenDown: while the source is down new viewers get the last frame', needs('ffmpeg'), async (t) => {
   const up = await upstream();
   const { server, url } = await relayOf(up.url, { serveLastWhenDown: true });
   t.after(() => server.close());
@@ -101,7 +102,7 @@ for (const [name, handler, pattern] of BAD) {
   });
 }
 
-test('the relay stops pulling when nobody watches and reconnects for the next viewer', async (t) => {
+test('the relay stops pulling when nobody watches and reconnects for the next viewer', needs('ffmpeg'), async (t) => {
   const up = await upstream();
   t.after(() => up.stop());
   const { server, url } = await relayOf(up.url, { idleTimeoutMs: 300 });
@@ -119,7 +120,7 @@ test('the relay stops pulling when nobody watches and reconnects for the next vi
   next.close();
 });
 
-test('an idle relay whose upstream fails stops retrying, and a request for the stream wakes it', async (t) => {
+test('an idle relay whose upstream fails stops retrying, and a request for the stream wakes it', needs('ffmpeg'), async (t) => {
   let requests = 0;
   const bad = await badUpstream((_req, res) => { requests++; res.writeHead(502); res.end(); });
   t.after(() => { bad.server.closeAllConnections(); bad.server.close(); });

@@ -192,7 +192,8 @@ test('a folder with nothing to serve answers 503 with a code, and the stream sta
   assert.equal(response.status, 503);
   assert.equal(JSON.parse(response.body).error, 'SP_ERR_NO_DOCUMENTS');
   await writeFile(join(dir, 'now.txt'), 'here');
-  await sleep(120);
+  // The folder is read again after its cache time: wait until the snapshot has the new document.
+  await eventually(async () => (await fetchText(new URL('snapshot', url))).status === 200, 3000, 'the new document in the snapshot');
   const stream = await openStream(new URL('stream', url));
   await stream.ended;
   assert.deepEqual(stream.reader.parts.map((p) => p.body.toString()), ['here']);

@@ -4,6 +4,7 @@
  * build, and its BiDi mode sends commands Firefox ESR 153 does not know
  * (emulation.setMediaFeaturesOverride). Skipped when firefox-esr is not installed.
  */
+import { needs } from './helpers/tools.ts';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -18,7 +19,7 @@ import { assertProbeBlocked, assertShownOnTime, sandboxProbeServer, slideshowSer
 import { compareFileNames } from '../src/sources/folder-catalog.ts';
 
 const FIREFOX = process.env['FIREFOX_PATH'] ?? '/usr/bin/firefox-esr';
-const skip = existsSync(FIREFOX) ? false : `${FIREFOX} not found (apt-get install firefox-esr)`;
+const { skip } = needs('firefox');
 
 /** The WebSocket client bundled in playwright-core (Node 20 has no WebSocket without a flag). */
 interface Socket {

@@ -1,4 +1,5 @@
 import { test, before, after } from 'node:test';
+import { missing, needs } from './helpers/tools.ts';
 import assert from 'node:assert/strict';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,7 +15,7 @@ import { compareFileNames } from '../src/sources/folder-catalog.ts';
 import type { EncodedPart } from '../src/hub/encoded-part.ts';
 
 let browser: Browser;
-before(async () => { browser = await launchChromium(); });
+before(async () => { if (!missing('chromium')) browser = await launchChromium(); });
 after(() => browser?.close());
 
 /** A page that records what the viewer shows, and notes a renderer crash. */
@@ -27,7 +28,7 @@ async function newPage(crashes: string[] = [], name = 'page'): Promise<Page> {
 
 const SIZES = ['160x120', '176x144', '192x144', '208x160', '224x168', '240x180', '256x192', '272x204'];
 
-test('Chromium: every document of examples/slideshow appears in the viewer in order, each within 100 ms of being sent', async (t) => {
+test('Chromium: every document of examples/slideshow appears in the viewer in order, each within 100 ms of being sent', needs('chromium', 'ffmpeg'), async (t) => {
   const { url, sent } = await slideshowServer(t, 400);
   const crashes: string[] = [];
   const page = await newPage(crashes);
@@ -57,7 +58,7 @@ test('Chromium: every document of examples/slideshow appears in the viewer in or
   assert.deepEqual(crashes, []);
 });
 
-test('Chromium: a live image stream updates frame by frame, with part count, frame rate, latency and pause/resume', async (t) => {
+test('Chromium: a live image stream updates frame by frame, with part count, frame rate, latency and pause/resume', needs('chromium', 'ffmpeg'), async (t) => {
   const frames = await makeJpegFrames(SIZES.length, undefined, SIZES);
   const { server, url } = await startServer({ streams: { cam: { type: 'push' } } });
   t.after(() => server.close());
@@ -101,7 +102,7 @@ test('Chromium: a live image stream updates frame by frame, with part count, fra
   assert.equal(resumed!.seq, frames.length + 2);
 });
 
-test('Chromium: the html sandbox holds: a pushed document runs, but cannot read or change the viewer page', async (t) => {
+test('Chromium: the html sandbox holds: a pushed document runs, but cannot read or change the viewer page', needs('chromium', 'ffmpeg'), async (t) => {
   const url = await sandboxProbeServer(t, 1500, "try { top.location.href = 'about:blank#pwned'; } catch (e) {}");
   const context = await browser.newContext();
   t.after(() => context.close());
@@ -133,7 +134,7 @@ test('Chromium: the html sandbox holds: a pushed document runs, but cannot read 
   await assert.rejects(alone.evaluate(() => document.cookie));
 });
 
-test('Chromium: the viewer reconnects after the server restarts', async (t) => {
+test('Chromium: the viewer reconnects after the server restarts', needs('chromium', 'ffmpeg'), async (t) => {
   const frames = await makeJpegFrames(2, undefined, SIZES.slice(0, 2));
   const first = await startServer({ streams: { default: { type: 'push' } } });
   const port = Number(first.url.port);
@@ -164,7 +165,7 @@ test('Chromium: the viewer reconnects after the server restarts', async (t) => {
   assert.ok(history.includes('retrying'), history.join(' '));
 });
 
-test('Chromium: no renderer crash when a mixed stream ends, on the index page or in the viewer', async (t) => {
+test('Chromium: no renderer crash when a mixed stream ends, on the index page or in the viewer', needs('chromium', 'ffmpeg'), async (t) => {
   const { server, url } = await startServer({ dir: EXAMPLES, intervalMs: 150 });
   t.after(() => server.close());
   const crashes: string[] = [];
@@ -185,20 +186,9 @@ test('Chromium: no renderer crash when a mixed stream ends, on the index page or
   // At one part per 150 ms a part still being prepared may be passed over for a newer one
   // (latest wins); the last document is on show.
   assert.equal((await shows(viewer)).at(-1)?.seq, 10);
-
-  // Control, in a browser of its own: the same stream in a plain <img> (html and text parts
-  // included), as the viewer never does. Reported, not asserted: it is Chromium's bug.
-  const control = await launchChromium();
-  t.after(() => control.close());
-  const page = await control.newPage();
-  let crashed = false;
-  page.on('crash', () => { crashed = true; });
-  await page.setContent(`<img src="${new URL('stream', url).href}">`, { waitUntil: 'commit' });
-  await sleep(2500);
-  t.diagnostic(`control: a plain <img> of the mixed stream ${crashed ? 'crashed its renderer when the stream ended' : 'did not crash'}`);
 });
 
-test('Chromium: opening a stream directly does the right thing by type: the viewer for html/text, the stream for images', async (t) => {
+test('Chromium: opening a stream directly does the right thing by type: the viewer for html/text, the stream for images', needs('chromium', 'ffmpeg'), async (t) => {
   const { server, url } = await startServer({ streams: { default: { type: 'slideshow', dir: EXAMPLES, intervalMs: 600 }, cam: { type: 'push' } } });
   t.after(() => server.close());
   const frames = await makeJpegFrames(1, '320x240');
@@ -236,7 +226,7 @@ async function hostPage(target: URL): Promise<{ url: URL; http: Server; target: 
   return host;
 }
 
-test('Chromium: the viewer embeds in a page of another origin, with a script tag or an iframe, as CORS allows', async (t) => {
+test('Chromium: the viewer embeds in a page of another origin, with a script tag or an iframe, as CORS allows', needs('chromium', 'ffmpeg'), async (t) => {
   const { server, url } = await startServer({ dir: EXAMPLES, intervalMs: 600, loop: true, cors: '*' });
   t.after(() => server.close());
   const { server: closed, url: closedUrl } = await startServer({ dir: EXAMPLES, intervalMs: 600, loop: true });
@@ -263,7 +253,8 @@ test('Chromium: the viewer embeds in a page of another origin, with a script tag
       await waitForShows(framed!, 2);
     } else {
       await waitForState(page, 'retrying', 10_000, '#embedded');
-      assert.match((await page.textContent('#embedded [data-role=state]'))!, /cannot connect/);
+      // The state line says why between attempts ("cannot connect…"), then counts them ("reconnecting (attempt 2)…").
+      await page.waitForFunction(() => /cannot connect/.test(document.querySelector('#embedded [data-role=state]')?.textContent ?? ''), undefined, { polling: 20, timeout: 10_000 });
       const framed = page.frames().find((f) => f.url().startsWith(new URL('view?embed=1', target).href));
       assert.equal(framed, undefined, `${name}: the iframe is refused (frame-ancestors 'self')`);
     }

@@ -4,7 +4,7 @@
  * Runtime-neutral: no `node:` imports. The adapters (node-http.ts, fetch.ts) only say how to answer
  * a refusal, a HEAD, and how to start a body ({@link ResponseWriter}).
  *
- * What happens to a request, in order (docs/decisions/0010-one-serving-path.md):
+ * What happens to a request, in order (docs/decisions/0013-one-serving-path.md):
  *   1. the server is stopping → 503 `SP_ERR_SHUTTING_DOWN`;
  *   2. **admission** — `hooks.admit(request, stream)`: the seam for access control and limits;
  *      it answers a refusal (401/403/429/503…) or lets the request through;

@@ -101,12 +101,17 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Polls `check` every 20 ms until it returns true or `timeoutMs` passes. */
-export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 2000): Promise<boolean> {
+/**
+ * Polls `check` every 20 ms until it returns true; throws, naming what it waited for (`what`, or
+ * the check's source), when `timeoutMs` passes first. Resolves true, so `assert.ok(await
+ * eventually(…))` reads as before.
+ */
+export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 2000, what?: string): Promise<true> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check()) return true;
     await sleep(20);
   }
-  return check();
+  if (await check()) return true;
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what ?? check.toString()}`);
 }

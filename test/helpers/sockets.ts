@@ -1,15 +1,9 @@
 /** What the kernel says about TCP sockets, through `ss` (iproute2; Linux). */
 import { execFileSync } from 'node:child_process';
+import { missing } from './tools.ts';
 
-/** True when `ss` can be run here (the tests that use it skip otherwise). */
-export const HAVE_SS = (() => {
-  try {
-    execFileSync('ss', ['-V'], { stdio: 'ignore' });
-    return process.platform === 'linux';
-  } catch {
-    return false;
-  }
-})();
+/** True when `ss` can be run here. Tests that use it declare `needs('ss')` (helpers/tools.ts). */
+export const HAVE_SS = !missing('ss');
 
 /** The accept queue's length of the socket listening on `port` (for a listener, Send-Q). */
 export function listenBacklog(port: number): number {
