@@ -4,12 +4,13 @@
  * which can occur inside an embedded EXIF thumbnail. Bytes that are not inside an image are
  * skipped and reported. Pure TypeScript: no `node:` imports.
  */
+import { DEFAULT_MAX_PART_BYTES } from '../defaults.ts';
+
 export interface JpegSplitterEvents {
   /** Bytes skipped because they were not part of an image, and why. */
   onJunk?: (bytes: number, reason: string) => void;
 }
 
-const MAX_DEFAULT = 16 * 1024 * 1024;
 
 export class JpegSplitter {
   private buf = new Uint8Array(64 * 1024);
@@ -22,7 +23,7 @@ export class JpegSplitter {
   private readonly events: JpegSplitterEvents;
 
   constructor(options: { maxImageBytes?: number } & JpegSplitterEvents = {}) {
-    this.maxBytes = options.maxImageBytes ?? MAX_DEFAULT;
+    this.maxBytes = options.maxImageBytes ?? DEFAULT_MAX_PART_BYTES;
     this.events = options;
   }
 

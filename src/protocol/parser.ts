@@ -2,6 +2,7 @@ import { LimitExceededError, ServerPushError } from '../errors.ts';
 import { createSearch, utf8, type ByteSearch } from './bytes.ts';
 import { contentLengthOf, parseHeaderBlock, type PartHeaderFields } from './headers.ts';
 import { ReceivedPart, type MultipartPart } from './part.ts';
+import { DEFAULT_MAX_PART_BYTES } from '../defaults.ts';
 
 /** Limits of {@link MultipartParser}; exceeding one throws a {@link LimitExceededError}. */
 export interface MultipartLimits {
@@ -24,7 +25,7 @@ export interface MultipartLimits {
   maxPreambleBytes?: number;
 }
 
-export const DEFAULT_LIMITS: Readonly<Required<MultipartLimits>> = Object.freeze({ maxHeaderBytes: 8192, maxPartBytes: 16 * 1024 * 1024, maxPreambleBytes: 65536 });
+export const DEFAULT_LIMITS: Readonly<Required<MultipartLimits>> = Object.freeze({ maxHeaderBytes: 8192, maxPartBytes: DEFAULT_MAX_PART_BYTES, maxPreambleBytes: 65536 });
 
 const LF = 0x0a, CR = 0x0d, DASH = 0x2d, SPACE = 0x20, TAB = 0x09;
 const NEED_MORE = -1, NO_MATCH = -2;

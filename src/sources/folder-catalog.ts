@@ -5,6 +5,7 @@ import { contentTypeForFileName } from '../protocol/content-type.ts';
 import type { MultipartFraming } from '../protocol/encoder.ts';
 import { ServerPushError, type ServerPushErrorCode } from '../errors.ts';
 import { silentLogger, type Logger } from '../log.ts';
+import { DEFAULT_MAX_PART_BYTES } from '../defaults.ts';
 
 /** One servable document of a folder, read and checked. Shared by every client; never mutate. */
 export interface FolderDocument {
@@ -71,7 +72,7 @@ export class FolderCatalog {
     this.framing = options.framing;
     this.logger = options.logger ?? silentLogger;
     this.options = {
-      maxPartBytes: options.maxPartBytes ?? 16 * 1024 * 1024,
+      maxPartBytes: options.maxPartBytes ?? DEFAULT_MAX_PART_BYTES,
       freshnessMs: options.freshnessMs ?? 100,
       cacheBytes: options.cacheBytes ?? 256 * 1024 * 1024,
     };
