@@ -162,6 +162,10 @@ export function liveHandler(stream: LiveStream, options: LiveViewerOptions & Omi
   return (req, res) => {
     const q = req.url?.indexOf('?') ?? -1;
     const query = new URLSearchParams(q === -1 ? '' : req.url!.slice(q + 1));
-    serveNode(servable, req, res, query, options).catch(() => res.destroy());
+    serveNode(servable, req, res, query, options).catch((error: unknown) => {
+      options.logger?.error('SP_ERR_INTERNAL', `stream ${stream.name}: request ${req.method} ${req.url} failed: ${(error as Error).stack ?? String(error)}`);
+      if (!res.headersSent) sendError(res, 500, 'SP_ERR_INTERNAL', 'internal error');
+      else res.destroy();
+    });
   };
 }
