@@ -191,7 +191,7 @@ test('source flags: one source at a time, and options only where they apply', as
     [['serve', '--relay', 'http://x/', '--format', 'mjpeg'], /--format applies to --stdin and --exec/],
     [['serve', '--stdin', '--format', 'gif'], /--format must be auto, mjpeg or multipart/],
     [['serve', '.', '--relay-idle', '5'], /--relay-idle applies to --relay/],
-    [['serve', '--relay', 'ftp://camera/'], /relay URL must be http or https \(SP_ERR_CONFIG\)/],
+    [['serve', '--relay', 'ftp://camera/'], /relay URL must be http or https \(ftp:\/\/camera\/\) \(SP_ERR_CONFIG\)/],
   ] as const) {
     const result = await runCli([...args]);
     assert.equal(result.code, 2, args.join(' '));

@@ -151,10 +151,11 @@ describe('serverpush get failures', () => {
   });
 });
 
-test('get sends -H headers, and user:pass@ in the URL as Basic auth', async (t) => {
+test('get sends -H headers, and user:pass@ in the URL as Basic auth when the server asks', async (t) => {
   let seen: IncomingMessage['headers'] = {};
   const url = await httpServer(t, (request, response) => {
     seen = request.headers;
+    if (!request.headers.authorization) return void response.writeHead(401, { 'WWW-Authenticate': 'Basic realm="cam"' }).end();
     response.writeHead(200, { 'content-type': 'multipart/x-mixed-replace; boundary=B' }).end('--B\r\nContent-Type: text/plain\r\n\r\nok\r\n--B--\r\n');
   });
   const withCredentials = url.replace('http://', 'http://admin:s%3Acret@');

@@ -34,6 +34,10 @@ Options:
   --stall-timeout SECS  drop a client whose socket accepts nothing for this long (default ${DEFAULT_STALL_TIMEOUT_MS / 1000})
   --format FMT          --stdin/--exec input: auto, mjpeg or multipart (default auto)
   --relay-idle SECS     stop pulling the relay after this long without viewers (default ${DEFAULT_RELAY_IDLE_MS / 1000}; 0 never)
+  --relay-user NAME     user name for the upstream (or user:password@ in the URL); answered
+                        by HTTP Basic or Digest when the upstream asks
+  --relay-password-file FILE
+                        the upstream's password, read from FILE (not shown by ps, unlike argv)
   --drop-duplicates     live streams: drop a frame identical to the previous one
   --serve-last          live streams: while the source is down, new viewers get the last frame
   --cors ORIGIN         let pages of ORIGIN (e.g. https://example.com; * for any) read the
@@ -100,6 +104,8 @@ export function parseCommand(argv: readonly string[], defaultDir: string): Comma
         config: { type: 'string' },
         format: { type: 'string' },
         'relay-idle': { type: 'string' },
+        'relay-user': { type: 'string' },
+        'relay-password-file': { type: 'string' },
         'drop-duplicates': { type: 'boolean' },
         'serve-last': { type: 'boolean' },
         'max-part-bytes': { type: 'string' },
@@ -126,7 +132,7 @@ export function parseCommand(argv: readonly string[], defaultDir: string): Comma
   const slideshowOnly = [values.interval !== undefined && '--interval', values.loop && '--loop', values.sync && '--sync'].filter(Boolean);
   if (live && slideshowOnly.length) invalid(`${slideshowOnly.join(', ')} only apply to a folder slideshow (DIR)`);
   if (values.format !== undefined && !values.stdin && values.exec === undefined) invalid('--format applies to --stdin and --exec');
-  if (values['relay-idle'] !== undefined && values.relay === undefined) invalid('--relay-idle applies to --relay');
+  for (const option of ['relay-idle', 'relay-user', 'relay-password-file'] as const) if (values[option] !== undefined && values.relay === undefined) invalid(`--${option} applies to --relay`);
   if (values.format !== undefined && !['auto', 'mjpeg', 'multipart'].includes(values.format)) invalid(`--format must be auto, mjpeg or multipart, got ${JSON.stringify(values.format)}`);
 
   const intervalMs = number('interval', values.interval, DEFAULT_INTERVAL_MS / 1000, (n) => n > 0 && n <= 86_400, 'a number of seconds above 0 (fractions allowed)') * 1000;
@@ -143,7 +149,14 @@ export function parseCommand(argv: readonly string[], defaultDir: string): Comma
   else if (values.exec !== undefined) spec = { ...common, type: 'exec', command: values.exec, ...(format ? { format } : {}) };
   else if (values.relay !== undefined) {
     const idle = number('relay-idle', values['relay-idle'], DEFAULT_RELAY_IDLE_MS / 1000, (n) => n >= 0, 'a number of seconds (0: never stop)') * 1000;
-    spec = { ...common, type: 'relay', url: values.relay, idleTimeoutMs: idle };
+    spec = {
+      ...common,
+      type: 'relay',
+      url: values.relay,
+      idleTimeoutMs: idle,
+      ...(values['relay-user'] !== undefined ? { username: values['relay-user'] } : {}),
+      ...(values['relay-password-file'] !== undefined ? { passwordFile: values['relay-password-file'] } : {}),
+    };
   } else if (values.config === undefined) {
     spec = { ...common, type: 'slideshow', dir: rest[0] ?? defaultDir, intervalMs, loop: values.loop ?? false, sync: values.sync ?? false };
   }

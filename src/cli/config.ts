@@ -26,7 +26,7 @@ const KEYS: Record<StreamSpec['type'], string[]> = {
   watch: ['path', 'settle'],
   stdin: ['format'],
   exec: ['command', 'format', 'restartDelay'],
-  relay: ['url', 'idleTimeout', 'upstreamStall', 'retryDelay', 'headers'],
+  relay: ['url', 'idleTimeout', 'upstreamStall', 'retryDelay', 'headers', 'username', 'password', 'passwordFile'],
   push: [],
 };
 
@@ -91,7 +91,24 @@ export function streamSpecFrom(raw: unknown, where: string, base: string): Strea
     case 'relay': {
       const headers = r['headers'];
       if (headers !== undefined && (typeof headers !== 'object' || headers === null || Object.values(headers).some((v) => typeof v !== 'string'))) fail(where, 'headers must be an object of strings');
-      return { ...common, type: 'relay', url: text(r, 'url', where, true)!, ...defined({ idleTimeoutMs: seconds(r, 'idleTimeout', where, true), upstreamStallMs: seconds(r, 'upstreamStall', where), retryDelayMs: seconds(r, 'retryDelay', where), headers: headers as Record<string, string> | undefined }) };
+      const passwordFile = text(r, 'passwordFile', where, false);
+      if (passwordFile !== undefined && r['password'] !== undefined) fail(where, 'give password or passwordFile, not both');
+      const username = r['username'];
+      if (username !== undefined && typeof username !== 'string') fail(where, 'username must be a string');
+      return {
+        ...common,
+        type: 'relay',
+        url: text(r, 'url', where, true)!,
+        ...defined({
+          idleTimeoutMs: seconds(r, 'idleTimeout', where, true),
+          upstreamStallMs: seconds(r, 'upstreamStall', where),
+          retryDelayMs: seconds(r, 'retryDelay', where),
+          headers: headers as Record<string, string> | undefined,
+          username: username as string | undefined,
+          password: text(r, 'password', where, false),
+          passwordFile: passwordFile === undefined ? undefined : resolve(base, passwordFile),
+        }),
+      };
     }
     case 'push':
       return { ...common, type: 'push' };

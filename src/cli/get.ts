@@ -5,6 +5,15 @@ import { fetchParts } from '../client/fetch-parts.ts';
 import { fileExtensionForType } from '../protocol/content-type.ts';
 import { DEFAULT_LIMITS } from '../protocol/parser.ts';
 import { ServerPushError, isServerPushError } from '../errors.ts';
+import { authenticatingFetch, type Credentials } from '../client/http-auth.ts';
+
+function decode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
 
 export const GET_USAGE = `Usage: serverpush get URL [options]
 
@@ -18,7 +27,8 @@ Options:
   --snapshot FILE       save the first part to FILE (- for standard output) and stop
   --timeout SECONDS     fail when the response or the next part takes longer than this
                         (default 30; 0 waits for ever)
-  -H, --header 'N: V'   send a request header (repeatable); user:pass@ in URL sends Basic auth
+  -H, --header 'N: V'   send a request header (repeatable)
+                        user:pass@ in the URL: answered by Basic or Digest when asked
   --boundary B          use this boundary whatever the response's Content-Type says
   --max-part-bytes N    refuse parts larger than N bytes (default ${DEFAULT_LIMITS.maxPartBytes})
   --quiet               print nothing but errors
@@ -34,6 +44,7 @@ const EXIT_USAGE = 2;
 
 interface GetArgs {
   url: URL;
+  credentials: Credentials | undefined;
   headers: Array<[string, string]>;
   count: number | undefined;
   out: string | undefined;
@@ -94,10 +105,11 @@ export function parseGetArgs(argv: readonly string[]): GetArgs | undefined {
     if (colon <= 0) usage(`--header must be 'Name: value', got ${JSON.stringify(header)}`);
     headers.push([header.slice(0, colon).trim(), header.slice(colon + 1).trim()]);
   }
-  // fetch refuses URLs with credentials; cameras are often given as http://user:pass@host/.
+  // fetch refuses URLs with credentials; cameras are often given as http://user:pass@host/, and
+  // answered by Basic or Digest when they ask (a 401).
+  let credentials: Credentials | undefined;
   if (url.username !== '' || url.password !== '') {
-    const credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
-    headers.push(['Authorization', `Basic ${Buffer.from(credentials).toString('base64')}`]);
+    credentials = { username: decode(url.username), password: decode(url.password) };
     url.username = '';
     url.password = '';
   }
@@ -105,6 +117,7 @@ export function parseGetArgs(argv: readonly string[]): GetArgs | undefined {
   if (values.boundary === '') usage('--boundary must not be empty');
   return {
     url,
+    credentials,
     headers,
     count: values.snapshot !== undefined ? 1 : positive('count', values.count, (n) => Number.isSafeInteger(n) && n > 0, 'a positive integer'),
     out: values.out,
@@ -158,6 +171,7 @@ export async function runGet(argv: readonly string[]): Promise<number> {
     if (out !== undefined) await mkdir(out, { recursive: true });
     arm();
     const parts = fetchParts(url, {
+      fetch: authenticatingFetch({ credentials: args.credentials }),
       signal: controller.signal,
       headers: args.headers,
       maxPartBytes: args.maxPartBytes,

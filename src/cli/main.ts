@@ -9,6 +9,7 @@ import { runGet } from './get.ts';
 import { loadConfig } from './config.ts';
 import type { StreamSpec } from '../server/stream-spec.ts';
 import { DEFAULT_INTERVAL_MS } from '../defaults.ts';
+import { REDACTED, redactUrl } from '../redact.ts';
 
 function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
   return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
@@ -22,7 +23,7 @@ function describe(spec: StreamSpec | undefined): string {
     case 'watch': return `watching ${spec.path}, `;
     case 'stdin': return 'frames from stdin, ';
     case 'exec': return `frames from \`${spec.command}\`, `;
-    case 'relay': return `relaying ${spec.url}, `;
+    case 'relay': return `relaying ${redactUrl(spec.url)}, `;
     case 'push': return 'pushed frames, ';
   }
 }
@@ -38,7 +39,24 @@ function fail(code: number, message: string): never {
   process.exit(code);
 }
 
+/**
+ * The arguments as `ps` may show them: passwords and secret query values of URLs, and the values
+ * of credential headers (`-H 'Authorization: …'`), replaced by `***`.
+ */
+function redactArguments(argv: readonly string[]): string[] {
+  return argv.map((arg, i) => {
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(arg)) return redactUrl(arg);
+    const previous = argv[i - 1];
+    if ((previous === '-H' || previous === '--header') && /^\s*(authorization|proxy-authorization|cookie|[^:]*(token|key|secret)[^:]*)\s*:/i.test(arg)) return `${arg.slice(0, arg.indexOf(':') + 1)} ${REDACTED}`;
+    return arg;
+  });
+}
+
 async function main(argv: readonly string[]): Promise<void> {
+  // A password in argv is in every `ps` listing: show the redacted command line instead (Linux
+  // rewrites /proc/PID/cmdline; the original was visible only while Node started).
+  const shown = redactArguments(argv);
+  if (shown.some((arg, i) => arg !== argv[i])) process.title = ['serverpush', ...shown].join(' ');
   if (argv[0] === 'get') return void (process.exitCode = await runGet(argv.slice(1)));
   let command;
   try {
