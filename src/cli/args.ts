@@ -1,5 +1,5 @@
-import { parseArgs } from 'node:util';
 import { ServerPushError } from '../errors.ts';
+import { parseOptions, type OptionSpec, type OptionValues } from './options.ts';
 import type { StreamSpec } from '../server/stream-spec.ts';
 import { normalizeCors, type CorsOrigins } from '../server/viewer-routes.ts';
 import type { PipeFormat } from '../sources/frame-feed.ts';
@@ -82,60 +82,78 @@ function corsOrigins(values: string[] | undefined): CorsOrigins | undefined {
   }
 }
 
+/** The options of `serverpush serve`. */
+const SERVE_OPTIONS: Record<string, OptionSpec> = {
+  port: { type: 'string', value: 'N' },
+  host: { type: 'string', value: 'ADDR' },
+  backlog: { type: 'string', value: 'N' },
+  interval: { type: 'string', value: 'SECONDS' },
+  loop: { type: 'boolean' },
+  sync: { type: 'boolean' },
+  watch: { type: 'string', value: 'PATH' },
+  stdin: { type: 'boolean' },
+  exec: { type: 'string', value: '"CMD"' },
+  relay: { type: 'string', value: 'URL' },
+  config: { type: 'string', value: 'FILE' },
+  format: { type: 'string', value: 'auto, mjpeg or multipart' },
+  'relay-idle': { type: 'string', value: 'SECONDS' },
+  'relay-user': { type: 'string', value: 'NAME' },
+  'relay-password-file': { type: 'string', value: 'FILE' },
+  'drop-duplicates': { type: 'boolean' },
+  'serve-last': { type: 'boolean' },
+  'max-part-bytes': { type: 'string', value: 'N' },
+  'stall-timeout': { type: 'string', value: 'SECONDS' },
+  cors: { type: 'string', multiple: true, value: 'ORIGIN' },
+  quiet: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+};
+
+/** Options that take a path, a command, a URL or a name: an empty value is a mistake. */
+const NOT_EMPTY = ['host', 'watch', 'exec', 'relay', 'config', 'relay-user', 'relay-password-file'] as const;
+
+/** Options of the server as a whole: they apply whatever the source (also with --config). */
+const SERVER_OPTIONS = new Set(['port', 'host', 'backlog', 'cors', 'quiet', 'config', 'help', 'version']);
+
+/** Which source the options choose, in words, and the options that apply to it besides the server's. */
+function applicable(values: OptionValues, hasDir: boolean): { source: string; options: string[] } {
+  const live = ['max-part-bytes', 'stall-timeout', 'drop-duplicates', 'serve-last'];
+  if (values['config'] !== undefined) return { source: '--config (set them per stream in the file)', options: [] };
+  if (values['watch'] !== undefined) return { source: '--watch', options: ['watch', ...live] };
+  if (values['stdin']) return { source: '--stdin', options: ['stdin', 'format', ...live] };
+  if (values['exec'] !== undefined) return { source: '--exec', options: ['exec', 'format', ...live] };
+  if (values['relay'] !== undefined) return { source: '--relay', options: ['relay', 'relay-idle', 'relay-user', 'relay-password-file', ...live] };
+  if (values['sync']) return { source: 'a synced slideshow (DIR --sync)', options: ['sync', 'interval', 'loop', ...live] };
+  return { source: `a slideshow per client (${hasDir ? 'DIR' : 'the bundled examples'}; with --sync it is a live stream)`, options: ['interval', 'loop', 'max-part-bytes', 'stall-timeout'] };
+}
+
 /** Parses `serverpush` arguments (without `node` and the script). Throws `SP_ERR_INVALID_OPTION`. */
 export function parseCommand(argv: readonly string[], defaultDir: string): Command {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      strict: true,
-      options: {
-        port: { type: 'string' },
-        host: { type: 'string' },
-        backlog: { type: 'string' },
-        interval: { type: 'string' },
-        loop: { type: 'boolean' },
-        sync: { type: 'boolean' },
-        watch: { type: 'string' },
-        stdin: { type: 'boolean' },
-        exec: { type: 'string' },
-        relay: { type: 'string' },
-        config: { type: 'string' },
-        format: { type: 'string' },
-        'relay-idle': { type: 'string' },
-        'relay-user': { type: 'string' },
-        'relay-password-file': { type: 'string' },
-        'drop-duplicates': { type: 'boolean' },
-        'serve-last': { type: 'boolean' },
-        'max-part-bytes': { type: 'string' },
-        'stall-timeout': { type: 'string' },
-        cors: { type: 'string', multiple: true },
-        quiet: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean', short: 'v' },
-      },
-    });
-  } catch (error) {
-    invalid((error as Error).message);
-  }
-  const { values, positionals } = parsed;
+  const { values: raw, positionals } = parseOptions(argv, SERVE_OPTIONS);
+  const values = raw as {
+    port?: string; host?: string; backlog?: string; interval?: string; loop?: boolean; sync?: boolean; watch?: string; stdin?: boolean;
+    exec?: string; relay?: string; config?: string; format?: string; 'relay-idle'?: string; 'relay-user'?: string; 'relay-password-file'?: string;
+    'drop-duplicates'?: boolean; 'serve-last'?: boolean; 'max-part-bytes'?: string; 'stall-timeout'?: string; cors?: string[]; quiet?: boolean; help?: boolean; version?: boolean;
+  };
   if (values.help) return { command: 'help' };
   if (values.version) return { command: 'version' };
   const [command, ...rest] = positionals;
   if (command === undefined) invalid('no command given; try: serverpush serve DIR');
   if (command !== 'serve') invalid(`unknown command ${JSON.stringify(command)}; the commands are: serve, get`);
-  if (rest.length > 1) invalid(`serve takes one folder, got ${rest.length}`);
+  if (rest.length > 1) invalid(`serve takes one folder, got ${rest.length}: ${rest.map((arg) => JSON.stringify(arg)).join(' ')}`);
+  for (const name of NOT_EMPTY) if (values[name] !== undefined && values[name]!.trim() === '') invalid(`--${name} needs a value (${SERVE_OPTIONS[name]!.value}), got an empty string`);
+  if (rest[0] === '') invalid('the folder (DIR) is an empty string');
   const sources = [rest.length > 0 && 'DIR', values.watch !== undefined && '--watch', values.stdin && '--stdin', values.exec !== undefined && '--exec', values.relay !== undefined && '--relay', values.config !== undefined && '--config'].filter(Boolean);
   if (sources.length > 1) invalid(`give one source, not ${sources.join(' and ')}`);
-  const live = values.watch !== undefined || values.stdin || values.exec !== undefined || values.relay !== undefined;
-  const slideshowOnly = [values.interval !== undefined && '--interval', values.loop && '--loop', values.sync && '--sync'].filter(Boolean);
-  if (live && slideshowOnly.length) invalid(`${slideshowOnly.join(', ')} only apply to a folder slideshow (DIR)`);
-  if (values.format !== undefined && !values.stdin && values.exec === undefined) invalid('--format applies to --stdin and --exec');
-  for (const option of ['relay-idle', 'relay-user', 'relay-password-file'] as const) if (values[option] !== undefined && values.relay === undefined) invalid(`--${option} applies to --relay`);
+  const { source, options } = applicable(raw, rest.length > 0);
+  const refused = Object.keys(raw).filter((name) => raw[name] !== undefined && !SERVER_OPTIONS.has(name) && !options.includes(name));
+  if (refused.length > 0) {
+    const list = refused.map((name) => `--${name}`).join(', ');
+    invalid(`${list} ${refused.length === 1 ? 'does' : 'do'} not apply to ${source}`);
+  }
   if (values.format !== undefined && !['auto', 'mjpeg', 'multipart'].includes(values.format)) invalid(`--format must be auto, mjpeg or multipart, got ${JSON.stringify(values.format)}`);
 
-  const intervalMs = number('interval', values.interval, DEFAULT_INTERVAL_MS / 1000, (n) => n > 0 && n <= 86_400, 'a number of seconds above 0 (fractions allowed)') * 1000;
+  const intervalMs = number('interval', values.interval, DEFAULT_INTERVAL_MS / 1000, (n) => n > 0 && n <= 86_400, 'a number of seconds above 0 and at most 86400 (fractions allowed)') * 1000;
   const common = {
     maxPartBytes: number('max-part-bytes', values['max-part-bytes'], DEFAULT_MAX_PART_BYTES, (n) => Number.isSafeInteger(n) && n > 0, 'a positive integer'),
     stallTimeoutMs: number('stall-timeout', values['stall-timeout'], DEFAULT_STALL_TIMEOUT_MS / 1000, (n) => n > 0, 'a number of seconds above 0') * 1000,

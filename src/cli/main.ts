@@ -32,6 +32,9 @@ function describe(spec: StreamSpec | undefined): string {
 const EXIT_RUNTIME = 1;
 const EXIT_USAGE = 2;
 
+/** What a usage error prints after the message, instead of the whole help. */
+const SERVE_HELP_HINT = 'Run `serverpush serve --help` for the options.';
+
 const packageRoot = fileURLToPath(new URL('../../', import.meta.url));
 
 function fail(code: number, message: string): never {
@@ -62,7 +65,7 @@ async function main(argv: readonly string[]): Promise<void> {
   try {
     command = parseCommand(argv, `${packageRoot}examples/slideshow`);
   } catch (error) {
-    if (isServerPushError(error)) fail(EXIT_USAGE, `${error.message}\n\n${USAGE}`);
+    if (isServerPushError(error)) fail(EXIT_USAGE, `${error.message}\n${SERVE_HELP_HINT}`);
     throw error;
   }
   if (command.command === 'help') return void process.stdout.write(USAGE);
