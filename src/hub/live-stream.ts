@@ -1,6 +1,6 @@
 import { Emitter } from './emitter.ts';
 import { createBoundary } from '../protocol/boundary.ts';
-import { MultipartFraming } from '../protocol/encoder.ts';
+import { MultipartFraming, formatTimestamp } from '../protocol/encoder.ts';
 import { imageProblem } from '../protocol/image-check.ts';
 import { ServerPushError, LimitExceededError } from '../errors.ts';
 import { silentLogger, type Logger } from '../log.ts';
@@ -200,7 +200,15 @@ export class LiveStream extends Emitter<LiveStreamEvents> {
       viewers: this.subscribers.size,
       source: this.state.up ? 'up' : 'down',
       ...(this.state.up ? {} : { sourceError: this.state.reason }),
-      latest: this.latestPart ? { contentType: this.latestPart.contentType, bytes: this.latestPart.body.length, timestamp: this.latestPart.timestamp } : null,
+      // Seconds, as everywhere in /status: `timestamp` is the part's X-Timestamp (Unix seconds, microseconds), `ageSeconds` how old it is now.
+      latest: this.latestPart
+        ? {
+            contentType: this.latestPart.contentType,
+            bytes: this.latestPart.body.length,
+            timestamp: Number(formatTimestamp(this.latestPart.timestamp)),
+            ageSeconds: Math.max(0, Math.round(Date.now() - this.latestPart.timestamp)) / 1000,
+          }
+        : null,
       ...this.counters,
     };
   }

@@ -67,7 +67,10 @@ export interface PartEvent {
 /** serverpush's HTTP server: routes, status, shutdown, and the streams it serves. */
 export class ServerPushServer extends EventEmitter {
   readonly http: Server;
-  /** The counters behind `/status`. */
+  /**
+   * What `/status` shows: `clients`, `clientsTotal`, `partsSent`, `bytesSent`, `droppedClients`,
+   * `uptimeSeconds`, `streams` (`JSON.stringify(server.status)` is the `/status` document).
+   */
   readonly status: ServerStatus;
   private readonly endpoints: Map<string, Endpoint>;
   private readonly starters: Array<() => void>;
@@ -84,6 +87,7 @@ export class ServerPushServer extends EventEmitter {
     super();
     this.status = status;
     this.endpoints = endpoints;
+    status.setStreams(() => Object.fromEntries([...endpoints].map(([name, endpoint]) => [name, endpoint.toJSON()])));
     this.starters = starters;
     this.stop = stop;
     this.logger = options.logger ?? silentLogger;
@@ -208,8 +212,7 @@ export class ServerPushServer extends EventEmitter {
   }
 
   private sendStatus(res: ServerResponse): void {
-    const streams = Object.fromEntries([...this.endpoints].map(([name, endpoint]) => [name, endpoint.toJSON()]));
-    sendBody(res, 200, 'application/json; charset=utf-8', `${JSON.stringify(this.status.toJSON({ streams }))}\n`);
+    sendBody(res, 200, 'application/json; charset=utf-8', `${JSON.stringify(this.status)}\n`);
   }
 
   private async sendIndex(res: ServerResponse): Promise<void> {
