@@ -28,6 +28,8 @@ Options:
   --host ADDR           address to listen on (default ${DEFAULT_HOST}; 0.0.0.0 for all)
   --backlog N           connections the kernel may queue before they are accepted
                         (default ${DEFAULT_BACKLOG}, capped by net.core.somaxconn)
+  --base-path PATH      serve under PATH (e.g. /webcam: /webcam/stream, /webcam/?action=stream),
+                        for a reverse proxy that passes the prefix on
   --interval SECONDS    time between documents, fractions allowed (default ${DEFAULT_INTERVAL_MS / 1000})
   --loop                start again after the last document instead of ending
   --max-part-bytes N    skip documents and frames larger than N bytes (default ${DEFAULT_MAX_PART_BYTES})
@@ -55,6 +57,8 @@ export interface ServeArgs {
   port: number | undefined;
   host: string | undefined;
   backlog: number | undefined;
+  /** --base-path: serve under this path (checked by createServer). */
+  basePath: string | undefined;
   /** --cors: origins allowed to read the streams and frame the viewer. */
   cors: CorsOrigins | undefined;
   quiet: boolean;
@@ -87,6 +91,7 @@ const SERVE_OPTIONS: Record<string, OptionSpec> = {
   port: { type: 'string', value: 'N' },
   host: { type: 'string', value: 'ADDR' },
   backlog: { type: 'string', value: 'N' },
+  'base-path': { type: 'string', value: 'PATH' },
   interval: { type: 'string', value: 'SECONDS' },
   loop: { type: 'boolean' },
   sync: { type: 'boolean' },
@@ -113,7 +118,7 @@ const SERVE_OPTIONS: Record<string, OptionSpec> = {
 const NOT_EMPTY = ['host', 'watch', 'exec', 'relay', 'config', 'relay-user', 'relay-password-file'] as const;
 
 /** Options of the server as a whole: they apply whatever the source (also with --config). */
-const SERVER_OPTIONS = new Set(['port', 'host', 'backlog', 'cors', 'quiet', 'config', 'help', 'version']);
+const SERVER_OPTIONS = new Set(['port', 'host', 'backlog', 'base-path', 'cors', 'quiet', 'config', 'help', 'version']);
 
 /** Which source the options choose, in words, and the options that apply to it besides the server's. */
 function applicable(values: OptionValues, hasDir: boolean): { source: string; options: string[] } {
@@ -131,7 +136,7 @@ function applicable(values: OptionValues, hasDir: boolean): { source: string; op
 export function parseCommand(argv: readonly string[], defaultDir: string): Command {
   const { values: raw, positionals } = parseOptions(argv, SERVE_OPTIONS);
   const values = raw as {
-    port?: string; host?: string; backlog?: string; interval?: string; loop?: boolean; sync?: boolean; watch?: string; stdin?: boolean;
+    port?: string; host?: string; backlog?: string; 'base-path'?: string; interval?: string; loop?: boolean; sync?: boolean; watch?: string; stdin?: boolean;
     exec?: string; relay?: string; config?: string; format?: string; 'relay-idle'?: string; 'relay-user'?: string; 'relay-password-file'?: string;
     'drop-duplicates'?: boolean; 'serve-last'?: boolean; 'max-part-bytes'?: string; 'stall-timeout'?: string; cors?: string[]; quiet?: boolean; help?: boolean; version?: boolean;
   };
@@ -185,6 +190,7 @@ export function parseCommand(argv: readonly string[], defaultDir: string): Comma
     port: values.port === undefined ? undefined : number('port', values.port, DEFAULT_PORT, (n) => Number.isInteger(n) && n >= 0 && n <= 65535, 'an integer from 0 to 65535'),
     host: values.host,
     backlog: values.backlog === undefined ? undefined : number('backlog', values.backlog, DEFAULT_BACKLOG, (n) => Number.isInteger(n) && n >= 1 && n <= 65535, 'an integer from 1 to 65535'),
+    basePath: values['base-path'],
     cors: corsOrigins(values.cors),
     quiet: values.quiet ?? false,
   };

@@ -85,6 +85,7 @@ async function main(argv: readonly string[]): Promise<void> {
       ...optional('port', command.port ?? config?.port),
       ...optional('host', command.host ?? config?.host),
       ...optional('backlog', command.backlog ?? config?.backlog),
+      ...optional('basePath', command.basePath ?? config?.basePath),
       ...optional('cors', command.cors),
     });
   } catch (error) {
