@@ -244,3 +244,17 @@ test('redactUrl hides the password and secret query values; a relay with ?pwd= i
   assert.match(shown, /video\.mjpg\?usr=admin&pwd=\*\*\*/);
   assert.ok(!shown.includes('S3cretPwd'), shown);
 });
+
+test('an --exec command with a password in its URL: not in the start-up line, the logged stderr of the command, nor ps', async (t) => {
+  // A stand-in for `ffmpeg -i rtsp://admin:…@camera/live`, which prints its input URL when it fails.
+  const command = `echo "rtsp://admin:${PASSWORD.replace(/\//g, '%2F')}@camera/live: Connection refused" >&2; exit 1`;
+  const server = await startCli(['--exec', command, '--port', '0']);
+  t.after(() => server.stop());
+  await eventually(() => /SP_ERR_SOURCE_FAILED/.test(server.stderr()), 5000, 'the command\'s failure logged');
+  const cmdline = (await readFile(`/proc/${server.child.pid}/cmdline`, 'utf8')).split('\0').join(' ');
+  await server.stop();
+  assert.match(server.stderr(), /rtsp:\/\/admin:\*\*\*@camera\/live: Connection refused/, 'the stderr line is logged, redacted');
+  assert.match(server.stderr(), /frames from `echo "rtsp:\/\/admin:\*\*\*@camera\/live/);
+  assert.match(cmdline, /rtsp:\/\/admin:\*\*\*@camera\/live/);
+  for (const [where, text] of [['stderr', server.stderr()], ['ps', cmdline]] as const) assertNoSecret(where, text);
+});

@@ -9,7 +9,7 @@ import { runGet } from './get.ts';
 import { loadConfig } from './config.ts';
 import type { StreamSpec } from '../server/stream-spec.ts';
 import { DEFAULT_INTERVAL_MS } from '../defaults.ts';
-import { REDACTED, redactUrl } from '../redact.ts';
+import { REDACTED, redactUrl, redactUrlsIn } from '../redact.ts';
 
 function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
   return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
@@ -22,7 +22,7 @@ function describe(spec: StreamSpec | undefined): string {
     case 'slideshow': return `${spec.sync ? 'synced slideshow' : 'slideshow'} of ${spec.dir}, every ${(spec.intervalMs ?? DEFAULT_INTERVAL_MS) / 1000} s${spec.loop ? ', looping' : ''}, `;
     case 'watch': return `watching ${spec.path}, `;
     case 'stdin': return 'frames from stdin, ';
-    case 'exec': return `frames from \`${spec.command}\`, `;
+    case 'exec': return `frames from \`${redactUrlsIn(spec.command)}\`, `;
     case 'relay': return `relaying ${redactUrl(spec.url)}, `;
     case 'push': return 'pushed frames, ';
   }
@@ -49,6 +49,8 @@ function fail(code: number, message: string): never {
 function redactArguments(argv: readonly string[]): string[] {
   return argv.map((arg, i) => {
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(arg)) return redactUrl(arg);
+    if (arg.includes('://')) return redactUrlsIn(arg); // a command: --exec "ffmpeg -i rtsp://user:password@…"
+
     const previous = argv[i - 1];
     if ((previous === '-H' || previous === '--header') && /^\s*(authorization|proxy-authorization|cookie|[^:]*(token|key|secret)[^:]*)\s*:/i.test(arg)) return `${arg.slice(0, arg.indexOf(':') + 1)} ${REDACTED}`;
     return arg;

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { ServerPushError } from '../errors.ts';
-import { silentLogger, type Logger } from '../log.ts';
+import { redactingLogger, silentLogger, type Logger } from '../log.ts';
 import type { LiveStream } from '../hub/live-stream.ts';
 import { ServerStatus } from './status.ts';
 import { renderIndexPage } from './index-page.ts';
@@ -272,8 +272,10 @@ export class ServerPushServer extends EventEmitter {
  * Creates a server. Throws coded errors for a bad stream (`SP_ERR_CONFIG`) or folder
  * (`SP_ERR_DIR_NOT_FOUND`, `SP_ERR_NOT_A_DIRECTORY`). Call `listen()` to start it.
  */
-export async function createServer(options: ServeOptions): Promise<ServerPushServer> {
-  normalizeBasePath(options.basePath); // refuse a bad one before any stream is made
+export async function createServer(serveOptions: ServeOptions): Promise<ServerPushServer> {
+  normalizeBasePath(serveOptions.basePath); // refuse a bad one before any stream is made
+  // No password of a URL reaches a log line, whoever wrote it (a command's stderr included).
+  const options: ServeOptions = { ...serveOptions, logger: redactingLogger(serveOptions.logger ?? silentLogger) };
   const specs: Record<string, StreamSpec> = { ...options.streams };
   if (options.dir !== undefined) {
     if (specs['default']) throw new ServerPushError('SP_ERR_CONFIG', 'both dir and a stream named "default" were given');
