@@ -9,7 +9,7 @@ import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { readdir } from 'node:fs/promises';
 import { runCli, startCli } from './helpers/cli.ts';
-import { EXAMPLES, makeFolder, removeFolder, startServer, openStream } from './helpers/server.ts';
+import { EXAMPLES, makeFolder, removeFolder, startServer, openStream, eventually } from './helpers/server.ts';
 
 const SERVE_HINT = 'Run `serverpush serve --help` for the options.';
 
@@ -33,6 +33,8 @@ test('a per-client slideshow refuses --drop-duplicates and --serve-last (they ap
   // With --sync they apply: the server starts.
   const server = await startCli([EXAMPLES, '--sync', '--drop-duplicates', '--serve-last', '--port', '0']);
   t.after(() => server.stop());
+  // A synced show is a live stream: served once its first document is out.
+  await eventually(async () => (await fetch(new URL('snapshot', server.url))).status === 200, 5000, 'the first document');
   const stream = await openStream(new URL('stream', server.url));
   await stream.reader.waitFor(1);
   stream.close();

@@ -258,3 +258,11 @@ test('an --exec command with a password in its URL: not in the start-up line, th
   assert.match(cmdline, /rtsp:\/\/admin:\*\*\*@camera\/live/);
   for (const [where, text] of [['stderr', server.stderr()], ['ps', cmdline]] as const) assertNoSecret(where, text);
 });
+
+test('a source\'s reason for being down is shown in /status and 503 bodies without a URL\'s password, whatever the source quoted', async () => {
+  const { LiveStream } = await import('../src/hub/live-stream.ts');
+  const stream = new LiveStream({ name: 'cam' });
+  stream.setSource({ up: false, reason: 'ffmpeg: rtsp://admin:S3cretPw@camera/live: 401 Unauthorized' });
+  assert.equal(stream.toJSON().sourceError, 'ffmpeg: rtsp://admin:***@camera/live: 401 Unauthorized');
+  assert.equal(stream.unavailable()!.message, 'the source of stream cam is down: ffmpeg: rtsp://admin:***@camera/live: 401 Unauthorized');
+});

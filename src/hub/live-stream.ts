@@ -4,6 +4,7 @@ import { MultipartFraming, formatTimestamp } from '../protocol/encoder.ts';
 import { imageProblem } from '../protocol/image-check.ts';
 import { ServerPushError, LimitExceededError } from '../errors.ts';
 import { silentLogger, type Logger } from '../log.ts';
+import { redactUrlsIn } from '../redact.ts';
 import { encodePart, type EncodedPart, type LivePart } from './encoded-part.ts';
 import { Subscriber } from './subscriber.ts';
 import { Viewer, type MultipartSink } from './viewer.ts';
@@ -130,7 +131,9 @@ export class LiveStream extends Emitter<LiveStreamEvents> {
   }
 
   /** Marks the source up or down (shown in `/status`; decides what new viewers get). */
-  setSource(state: SourceState): void {
+  setSource(given: SourceState): void {
+    // The reason is shown in /status and in 503 bodies: no `user:password@` of a URL in it, whatever the source quoted.
+    const state: SourceState = given.up ? given : { up: false, reason: redactUrlsIn(given.reason) };
     const changed = state.up !== this.state.up;
     this.state = state;
     if (changed) this.logger.info(`stream ${this.name}: source ${state.up ? 'up' : `down: ${state.reason}`}`);
