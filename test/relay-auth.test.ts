@@ -266,3 +266,27 @@ test('a source\'s reason for being down is shown in /status and 503 bodies witho
   assert.equal(stream.toJSON().sourceError, 'ffmpeg: rtsp://admin:***@camera/live: 401 Unauthorized');
   assert.equal(stream.unavailable()!.message, 'the source of stream cam is down: ffmpeg: rtsp://admin:***@camera/live: 401 Unauthorized');
 });
+
+test('serverpush get: a token in the URL or an Authorization header is in neither its messages nor ps', async (t) => {
+  const { createServer } = await import('node:http');
+  const { spawn } = await import('node:child_process');
+  const { CLI } = await import('./helpers/cli.ts');
+  const server = createServer((_req, res) => setTimeout(() => res.writeHead(404).end(), 2000));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/video.mjpg?token=S3cretToken`;
+  const child = spawn(process.execPath, [CLI, 'get', url, '-H', 'Authorization: Bearer S3cretBearer']);
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (text: string) => { stderr += text; });
+  // The CLI rewrites its command line as it starts: wait for that (the server answers 2 s later).
+  let cmdline = '';
+  await eventually(async () => {
+    cmdline = (await readFile(`/proc/${child.pid}/cmdline`, 'utf8')).split('\0').join(' ');
+    return cmdline.startsWith('serverpush ');
+  }, 1900, 'the rewritten command line');
+  const [code] = await new Promise<[number | null]>((resolve) => child.once('close', (exit) => resolve([exit])));
+  assert.equal(code, 1);
+  assert.match(stderr, /video\.mjpg\?token=\*\*\* answered HTTP 404 .*\(SP_ERR_HTTP_STATUS\)/);
+  assert.match(cmdline, /get http:\/\/127\.0\.0\.1:\d+\/video\.mjpg\?token=\*\*\* -H Authorization: \*\*\*/);
+  for (const text of [stderr, cmdline]) assert.ok(!/S3cretToken|S3cretBearer/.test(text), text);
+});
