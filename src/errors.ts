@@ -37,7 +37,9 @@ export type ServerPushErrorCode =
   | 'SP_ERR_CONFIG'
   | 'SP_ERR_INVALID_PART'
   | 'SP_ERR_SHUTTING_DOWN'
-  | 'SP_ERR_INTERNAL';
+  | 'SP_ERR_INTERNAL'
+  | 'SP_ERR_AUTH_FAILED'
+  | 'SP_ERR_CANNOT_WRITE';
 
 /** Base class of every error serverpush throws. */
 export class ServerPushError extends Error {

@@ -13,3 +13,5 @@ export type { Source } from './sources/source.ts';
 export type { PipeFormat } from './sources/frame-feed.ts';
 export { liveHandler, serveNode } from './adapters/node-http.ts';
 export { createStreamLogger } from './log.ts';
+export { authenticatingFetch, type AuthenticatingFetch, type AuthenticatingFetchOptions, type AuthScheme, type Credentials } from './client/http-auth.ts';
+export { redactUrl } from './redact.ts';

@@ -146,15 +146,16 @@ describe('serverpush get failures', () => {
     for (const args of [[], ['ftp://example.com/'], ['not a url'], ['http://127.0.0.1/', '--count', '0'], ['http://127.0.0.1/', '--snapshot', 'x', '--count', '2'], ['http://127.0.0.1/', '--bogus'], ['http://127.0.0.1/', '-H', 'nocolon']]) {
       const run = await get(args);
       assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
-      assert.match(run.stderr, /Usage: serverpush get URL/);
+      assert.match(run.stderr, /^serverpush get: .+\nRun `serverpush get --help` for the options\.\n$/, 'the error and one line of help, not the whole usage');
     }
   });
 });
 
-test('get sends -H headers, and user:pass@ in the URL as Basic auth', async (t) => {
+test('get sends -H headers, and user:pass@ in the URL as Basic auth when the server asks', async (t) => {
   let seen: IncomingMessage['headers'] = {};
   const url = await httpServer(t, (request, response) => {
     seen = request.headers;
+    if (!request.headers.authorization) return void response.writeHead(401, { 'WWW-Authenticate': 'Basic realm="cam"' }).end();
     response.writeHead(200, { 'content-type': 'multipart/x-mixed-replace; boundary=B' }).end('--B\r\nContent-Type: text/plain\r\n\r\nok\r\n--B--\r\n');
   });
   const withCredentials = url.replace('http://', 'http://admin:s%3Acret@');

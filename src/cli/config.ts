@@ -17,6 +17,7 @@ export interface ConfigFile {
   port?: number;
   host?: string;
   backlog?: number;
+  basePath?: string;
   streams: Record<string, StreamSpec>;
 }
 
@@ -26,7 +27,7 @@ const KEYS: Record<StreamSpec['type'], string[]> = {
   watch: ['path', 'settle'],
   stdin: ['format'],
   exec: ['command', 'format', 'restartDelay'],
-  relay: ['url', 'idleTimeout', 'upstreamStall', 'retryDelay', 'headers'],
+  relay: ['url', 'idleTimeout', 'upstreamStall', 'retryDelay', 'headers', 'username', 'password', 'passwordFile'],
   push: [],
 };
 
@@ -91,7 +92,24 @@ export function streamSpecFrom(raw: unknown, where: string, base: string): Strea
     case 'relay': {
       const headers = r['headers'];
       if (headers !== undefined && (typeof headers !== 'object' || headers === null || Object.values(headers).some((v) => typeof v !== 'string'))) fail(where, 'headers must be an object of strings');
-      return { ...common, type: 'relay', url: text(r, 'url', where, true)!, ...defined({ idleTimeoutMs: seconds(r, 'idleTimeout', where, true), upstreamStallMs: seconds(r, 'upstreamStall', where), retryDelayMs: seconds(r, 'retryDelay', where), headers: headers as Record<string, string> | undefined }) };
+      const passwordFile = text(r, 'passwordFile', where, false);
+      if (passwordFile !== undefined && r['password'] !== undefined) fail(where, 'give password or passwordFile, not both');
+      const username = r['username'];
+      if (username !== undefined && typeof username !== 'string') fail(where, 'username must be a string');
+      return {
+        ...common,
+        type: 'relay',
+        url: text(r, 'url', where, true)!,
+        ...defined({
+          idleTimeoutMs: seconds(r, 'idleTimeout', where, true),
+          upstreamStallMs: seconds(r, 'upstreamStall', where),
+          retryDelayMs: seconds(r, 'retryDelay', where),
+          headers: headers as Record<string, string> | undefined,
+          username: username as string | undefined,
+          password: text(r, 'password', where, false),
+          passwordFile: passwordFile === undefined ? undefined : resolve(base, passwordFile),
+        }),
+      };
     }
     case 'push':
       return { ...common, type: 'push' };
@@ -108,10 +126,11 @@ export async function loadConfig(file: string): Promise<ConfigFile> {
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(file, 'must hold a JSON object');
   const r = raw as Raw;
-  for (const key of Object.keys(r)) if (!['port', 'host', 'backlog', 'streams'].includes(key)) fail(file, `unknown key ${JSON.stringify(key)}`);
+  for (const key of Object.keys(r)) if (!['port', 'host', 'backlog', 'basePath', 'streams'].includes(key)) fail(file, `unknown key ${JSON.stringify(key)}`);
   const port = r['port'];
   if (port !== undefined && (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535)) fail(file, 'port must be an integer from 0 to 65535');
   const host = text(r, 'host', file, false);
+  const basePath = text(r, 'basePath', file, false);
   const backlog = r['backlog'];
   if (backlog !== undefined && (typeof backlog !== 'number' || !Number.isInteger(backlog) || backlog < 1 || backlog > 65535)) fail(file, 'backlog must be an integer from 1 to 65535');
   const streams = r['streams'];
@@ -119,5 +138,5 @@ export async function loadConfig(file: string): Promise<ConfigFile> {
   const base = dirname(resolve(file));
   const specs: Record<string, StreamSpec> = {};
   for (const [name, spec] of Object.entries(streams)) specs[name] = streamSpecFrom(spec, `${file}: streams.${name}`, base);
-  return { ...defined({ port: port as number | undefined, host, backlog: backlog as number | undefined }), streams: specs };
+  return { ...defined({ port: port as number | undefined, host, backlog: backlog as number | undefined, basePath }), streams: specs };
 }

@@ -1,10 +1,20 @@
-import { parseArgs } from 'node:util';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fetchParts } from '../client/fetch-parts.ts';
 import { fileExtensionForType } from '../protocol/content-type.ts';
 import { DEFAULT_LIMITS } from '../protocol/parser.ts';
 import { ServerPushError, isServerPushError } from '../errors.ts';
+import { authenticatingFetch, type Credentials } from '../client/http-auth.ts';
+import { Secrets } from '../redact.ts';
+import { parseOptions } from './options.ts';
+
+function decode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
 
 export const GET_USAGE = `Usage: serverpush get URL [options]
 
@@ -18,7 +28,8 @@ Options:
   --snapshot FILE       save the first part to FILE (- for standard output) and stop
   --timeout SECONDS     fail when the response or the next part takes longer than this
                         (default 30; 0 waits for ever)
-  -H, --header 'N: V'   send a request header (repeatable); user:pass@ in URL sends Basic auth
+  -H, --header 'N: V'   send a request header (repeatable)
+                        user:pass@ in the URL: answered by Basic or Digest when asked
   --boundary B          use this boundary whatever the response's Content-Type says
   --max-part-bytes N    refuse parts larger than N bytes (default ${DEFAULT_LIMITS.maxPartBytes})
   --quiet               print nothing but errors
@@ -34,6 +45,9 @@ const EXIT_USAGE = 2;
 
 interface GetArgs {
   url: URL;
+  credentials: Credentials | undefined;
+  /** Passwords, tokens and secret query values: scrubbed from every message. */
+  secrets: Secrets;
   headers: Array<[string, string]>;
   count: number | undefined;
   out: string | undefined;
@@ -57,28 +71,19 @@ function positive(name: string, text: string | undefined, check: (n: number) => 
 
 /** Parses `get` arguments (after the word `get`); `undefined` for --help. Throws `SP_ERR_INVALID_OPTION`. */
 export function parseGetArgs(argv: readonly string[]): GetArgs | undefined {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      strict: true,
-      options: {
-        count: { type: 'string' },
-        out: { type: 'string' },
-        snapshot: { type: 'string' },
-        timeout: { type: 'string' },
-        header: { type: 'string', short: 'H', multiple: true },
-        boundary: { type: 'string' },
-        'max-part-bytes': { type: 'string' },
-        quiet: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (error) {
-    usage((error as Error).message);
-  }
-  const { values, positionals } = parsed;
+  const parsed = parseOptions(argv, {
+    count: { type: 'string', value: 'N' },
+    out: { type: 'string', value: 'DIR' },
+    snapshot: { type: 'string', value: 'FILE' },
+    timeout: { type: 'string', value: 'SECONDS' },
+    header: { type: 'string', short: 'H', multiple: true, value: "'Name: value'" },
+    boundary: { type: 'string', value: 'B' },
+    'max-part-bytes': { type: 'string', value: 'N' },
+    quiet: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  const { positionals } = parsed;
+  const values = parsed.values as { count?: string; out?: string; snapshot?: string; timeout?: string; header?: string[]; boundary?: string; 'max-part-bytes'?: string; quiet?: boolean; help?: boolean };
   if (values.help) return undefined;
   if (positionals.length !== 1) usage(positionals.length === 0 ? 'get needs a URL' : `get takes one URL, got ${positionals.length}`);
   let url: URL;
@@ -94,17 +99,23 @@ export function parseGetArgs(argv: readonly string[]): GetArgs | undefined {
     if (colon <= 0) usage(`--header must be 'Name: value', got ${JSON.stringify(header)}`);
     headers.push([header.slice(0, colon).trim(), header.slice(colon + 1).trim()]);
   }
-  // fetch refuses URLs with credentials; cameras are often given as http://user:pass@host/.
+  // fetch refuses URLs with credentials; cameras are often given as http://user:pass@host/, and
+  // answered by Basic or Digest when they ask (a 401).
+  const secrets = new Secrets().addFromUrl(url);
+  for (const [name, value] of headers) if (/^(authorization|proxy-authorization|cookie)$|token|key|secret/i.test(name)) secrets.add(value.replace(/^(Basic|Bearer|Digest)\s+/i, '')).add(value);
+  let credentials: Credentials | undefined;
   if (url.username !== '' || url.password !== '') {
-    const credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
-    headers.push(['Authorization', `Basic ${Buffer.from(credentials).toString('base64')}`]);
+    credentials = { username: decode(url.username), password: decode(url.password) };
     url.username = '';
     url.password = '';
   }
   if (values.snapshot !== undefined && (values.count !== undefined || values.out !== undefined)) usage('--snapshot saves one part; it goes with neither --count nor --out');
   if (values.boundary === '') usage('--boundary must not be empty');
+  if (values.out === '' || values.snapshot === '') usage(`--${values.out === '' ? 'out' : 'snapshot'} needs a path, got an empty string`);
   return {
     url,
+    secrets,
+    credentials,
     headers,
     count: values.snapshot !== undefined ? 1 : positive('count', values.count, (n) => Number.isSafeInteger(n) && n > 0, 'a positive integer'),
     out: values.out,
@@ -116,11 +127,55 @@ export function parseGetArgs(argv: readonly string[]): GetArgs | undefined {
   };
 }
 
+/** What an errno means, in words, for messages about the output. */
+function describeErrno(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  const words: Record<string, string> = {
+    EACCES: 'permission denied', EPERM: 'not permitted', ENOSPC: 'no space left on the device', EROFS: 'a read-only file system',
+    EISDIR: 'it is a folder', ENOENT: 'its folder does not exist', ENOTDIR: 'a part of the path is not a folder', EEXIST: 'it exists and is not a folder', EDQUOT: 'over the disk quota',
+  };
+  return code ? `${words[code] ?? (error as Error).message} (${code})` : String(error);
+}
+
+function cannotWrite(path: string, error: unknown): never {
+  throw new ServerPushError('SP_ERR_CANNOT_WRITE', `cannot write ${path}: ${describeErrno(error)}`, { cause: error });
+}
+
+/**
+ * Checks where the parts go before anything is fetched: `--out` is a folder or can be made one
+ * (`SP_ERR_NOT_A_DIRECTORY` for a file, exit 2); `--snapshot` is not a folder and its folder
+ * exists (`SP_ERR_INVALID_OPTION`, exit 2). A folder that cannot be made is `SP_ERR_CANNOT_WRITE`.
+ */
+async function prepareOutput(out: string | undefined, snapshot: string | undefined): Promise<void> {
+  if (out !== undefined) {
+    const found = await stat(out).catch(() => undefined);
+    if (found && !found.isDirectory()) throw new ServerPushError('SP_ERR_NOT_A_DIRECTORY', `--out ${out} is not a folder; give a folder to save the parts in (it is made if missing)`);
+    if (!found) {
+      try {
+        await mkdir(out, { recursive: true });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOTDIR' || (error as NodeJS.ErrnoException).code === 'EEXIST') throw new ServerPushError('SP_ERR_NOT_A_DIRECTORY', `--out ${out}: ${describeErrno(error)}`);
+        throw new ServerPushError('SP_ERR_CANNOT_WRITE', `cannot make the folder ${out}: ${describeErrno(error)}`, { cause: error });
+      }
+    }
+  }
+  if (snapshot !== undefined && snapshot !== '-') {
+    if ((await stat(snapshot).catch(() => undefined))?.isDirectory()) throw new ServerPushError('SP_ERR_INVALID_OPTION', `--snapshot ${snapshot} is a folder; give the name of the file to write`);
+    const folder = await stat(dirname(snapshot)).catch(() => undefined);
+    if (!folder?.isDirectory()) throw new ServerPushError('SP_ERR_INVALID_OPTION', `--snapshot ${snapshot}: the folder ${dirname(snapshot)} does not exist`);
+  }
+}
+
 /** Writes `body` to `file` whole: into a temporary file beside it, then renamed over it. */
 async function writeAtomically(file: string, body: Uint8Array): Promise<void> {
   const temporary = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
   await writeFile(temporary, body);
-  await rename(temporary, file);
+  try {
+    await rename(temporary, file);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw error;
+  }
 }
 
 function write(stream: NodeJS.WritableStream, data: string | Uint8Array): Promise<void> {
@@ -134,7 +189,7 @@ export async function runGet(argv: readonly string[]): Promise<number> {
     args = parseGetArgs(argv);
   } catch (error) {
     if (!isServerPushError(error)) throw error;
-    process.stderr.write(`serverpush get: ${error.message}\n\n${GET_USAGE}`);
+    process.stderr.write(`serverpush get: ${error.message}\nRun \`serverpush get --help\` for the options.\n`);
     return EXIT_USAGE;
   }
   if (args === undefined) {
@@ -154,10 +209,18 @@ export async function runGet(argv: readonly string[]): Promise<number> {
       }, timeoutMs);
     }
   };
+  const say = (text: string) => process.stderr.write(`serverpush get: ${args.secrets.scrub(text)}\n`);
   try {
-    if (out !== undefined) await mkdir(out, { recursive: true });
+    await prepareOutput(out, snapshot);
+  } catch (error) {
+    if (!isServerPushError(error)) throw error;
+    say(`${error.message} (${error.code})`);
+    return error.code === 'SP_ERR_CANNOT_WRITE' ? EXIT_RUNTIME : EXIT_USAGE;
+  }
+  try {
     arm();
     const parts = fetchParts(url, {
+      fetch: authenticatingFetch({ credentials: args.credentials }),
       signal: controller.signal,
       headers: args.headers,
       maxPartBytes: args.maxPartBytes,
@@ -169,10 +232,10 @@ export async function runGet(argv: readonly string[]): Promise<number> {
       const type = part.headers['content-type'];
       if (snapshot !== undefined) {
         if (snapshot === '-') await write(process.stdout, part.body);
-        else await writeAtomically(snapshot, part.body);
+        else await writeAtomically(snapshot, part.body).catch((error: unknown) => cannotWrite(snapshot, error));
       } else if (out !== undefined) {
         const file = join(out, `${String(received).padStart(6, '0')}.${fileExtensionForType(type)}`);
-        await writeFile(file, part.body);
+        await writeFile(file, part.body).catch((error: unknown) => cannotWrite(file, error));
         if (!quiet) await write(process.stdout, `${file}\n`);
       } else if (!quiet) {
         await write(process.stdout, `${received} ${type ?? '(no Content-Type)'} ${part.body.length}\n`);
@@ -182,19 +245,21 @@ export async function runGet(argv: readonly string[]): Promise<number> {
     }
     clearTimeout(timer);
     if (count !== undefined && received < count) {
-      process.stderr.write(`serverpush get: the stream ended after ${received} of ${count} part(s)\n`);
+      say(`the stream ended after ${received} of ${count} part(s)`);
       return EXIT_RUNTIME;
     }
     return EXIT_OK;
   } catch (error) {
     clearTimeout(timer);
     if (isServerPushError(error)) {
-      process.stderr.write(`serverpush get: ${error.message} (${error.code})\n`);
+      // ffmpeg's HTTP output (and some cameras) send a multipart body as application/octet-stream.
+      const hint = error.code === 'SP_ERR_NOT_MULTIPART' && /Content-Type is (missing|"(?!text\/))/.test(error.message) ? '; if the body is a multipart stream all the same (ffmpeg\'s HTTP output says application/octet-stream), give its boundary with --boundary B' : '';
+      say(`${error.message}${hint} (${error.code})`);
       return EXIT_RUNTIME;
     }
     const code = (error as NodeJS.ErrnoException).code;
     if (typeof code === 'string' && code.startsWith('E')) {
-      process.stderr.write(`serverpush get: ${(error as Error).message}\n`);
+      say(`${(error as Error).message} (${code})`);
       return EXIT_RUNTIME;
     }
     throw error;

@@ -9,6 +9,7 @@ import { runGet } from './get.ts';
 import { loadConfig } from './config.ts';
 import type { StreamSpec } from '../server/stream-spec.ts';
 import { DEFAULT_INTERVAL_MS } from '../defaults.ts';
+import { REDACTED, redactUrl, redactUrlsIn } from '../redact.ts';
 
 function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
   return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
@@ -21,8 +22,8 @@ function describe(spec: StreamSpec | undefined): string {
     case 'slideshow': return `${spec.sync ? 'synced slideshow' : 'slideshow'} of ${spec.dir}, every ${(spec.intervalMs ?? DEFAULT_INTERVAL_MS) / 1000} s${spec.loop ? ', looping' : ''}, `;
     case 'watch': return `watching ${spec.path}, `;
     case 'stdin': return 'frames from stdin, ';
-    case 'exec': return `frames from \`${spec.command}\`, `;
-    case 'relay': return `relaying ${spec.url}, `;
+    case 'exec': return `frames from \`${redactUrlsIn(spec.command)}\`, `;
+    case 'relay': return `relaying ${redactUrl(spec.url)}, `;
     case 'push': return 'pushed frames, ';
   }
 }
@@ -31,6 +32,9 @@ function describe(spec: StreamSpec | undefined): string {
 const EXIT_RUNTIME = 1;
 const EXIT_USAGE = 2;
 
+/** What a usage error prints after the message, instead of the whole help. */
+const SERVE_HELP_HINT = 'Run `serverpush serve --help` for the options.';
+
 const packageRoot = fileURLToPath(new URL('../../', import.meta.url));
 
 function fail(code: number, message: string): never {
@@ -38,13 +42,32 @@ function fail(code: number, message: string): never {
   process.exit(code);
 }
 
+/**
+ * The arguments as `ps` may show them: passwords and secret query values of URLs, and the values
+ * of credential headers (`-H 'Authorization: …'`), replaced by `***`.
+ */
+function redactArguments(argv: readonly string[]): string[] {
+  return argv.map((arg, i) => {
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(arg)) return redactUrl(arg);
+    if (arg.includes('://')) return redactUrlsIn(arg); // a command: --exec "ffmpeg -i rtsp://user:password@…"
+
+    const previous = argv[i - 1];
+    if ((previous === '-H' || previous === '--header') && /^\s*(authorization|proxy-authorization|cookie|[^:]*(token|key|secret)[^:]*)\s*:/i.test(arg)) return `${arg.slice(0, arg.indexOf(':') + 1)} ${REDACTED}`;
+    return arg;
+  });
+}
+
 async function main(argv: readonly string[]): Promise<void> {
+  // A password in argv is in every `ps` listing: show the redacted command line instead (Linux
+  // rewrites /proc/PID/cmdline; the original was visible only while Node started).
+  const shown = redactArguments(argv);
+  if (shown.some((arg, i) => arg !== argv[i])) process.title = ['serverpush', ...shown].join(' ');
   if (argv[0] === 'get') return void (process.exitCode = await runGet(argv.slice(1)));
   let command;
   try {
     command = parseCommand(argv, `${packageRoot}examples/slideshow`);
   } catch (error) {
-    if (isServerPushError(error)) fail(EXIT_USAGE, `${error.message}\n\n${USAGE}`);
+    if (isServerPushError(error)) fail(EXIT_USAGE, `${error.message}\n${SERVE_HELP_HINT}`);
     throw error;
   }
   if (command.command === 'help') return void process.stdout.write(USAGE);
@@ -64,6 +87,7 @@ async function main(argv: readonly string[]): Promise<void> {
       ...optional('port', command.port ?? config?.port),
       ...optional('host', command.host ?? config?.host),
       ...optional('backlog', command.backlog ?? config?.backlog),
+      ...optional('basePath', command.basePath ?? config?.basePath),
       ...optional('cors', command.cors),
     });
   } catch (error) {

@@ -55,6 +55,8 @@ export async function* fetchParts(url: string | URL, options: FetchPartsOptions 
     response = await fetch(url, init);
   } catch (error) {
     if (signal?.aborted) throw signal.reason;
+    // A coded error of the given fetch (e.g. SP_ERR_AUTH_FAILED of authenticatingFetch) says more than "cannot get".
+    if (error instanceof ServerPushError) throw error;
     throw new ServerPushError('SP_ERR_CONNECTION', `cannot get ${String(url)}: ${reasonOf(error)}`, { cause: error });
   }
   let declared = boundary;

@@ -1,9 +1,10 @@
 import { Emitter } from './emitter.ts';
 import { createBoundary } from '../protocol/boundary.ts';
-import { MultipartFraming } from '../protocol/encoder.ts';
+import { MultipartFraming, formatTimestamp } from '../protocol/encoder.ts';
 import { imageProblem } from '../protocol/image-check.ts';
 import { ServerPushError, LimitExceededError } from '../errors.ts';
 import { silentLogger, type Logger } from '../log.ts';
+import { redactUrlsIn } from '../redact.ts';
 import { encodePart, type EncodedPart, type LivePart } from './encoded-part.ts';
 import { Subscriber } from './subscriber.ts';
 import { Viewer, type MultipartSink } from './viewer.ts';
@@ -130,7 +131,9 @@ export class LiveStream extends Emitter<LiveStreamEvents> {
   }
 
   /** Marks the source up or down (shown in `/status`; decides what new viewers get). */
-  setSource(state: SourceState): void {
+  setSource(given: SourceState): void {
+    // The reason is shown in /status and in 503 bodies: no `user:password@` of a URL in it, whatever the source quoted.
+    const state: SourceState = given.up ? given : { up: false, reason: redactUrlsIn(given.reason) };
     const changed = state.up !== this.state.up;
     this.state = state;
     if (changed) this.logger.info(`stream ${this.name}: source ${state.up ? 'up' : `down: ${state.reason}`}`);
@@ -200,7 +203,15 @@ export class LiveStream extends Emitter<LiveStreamEvents> {
       viewers: this.subscribers.size,
       source: this.state.up ? 'up' : 'down',
       ...(this.state.up ? {} : { sourceError: this.state.reason }),
-      latest: this.latestPart ? { contentType: this.latestPart.contentType, bytes: this.latestPart.body.length, timestamp: this.latestPart.timestamp } : null,
+      // Seconds, as everywhere in /status: `timestamp` is the part's X-Timestamp (Unix seconds, microseconds), `ageSeconds` how old it is now.
+      latest: this.latestPart
+        ? {
+            contentType: this.latestPart.contentType,
+            bytes: this.latestPart.body.length,
+            timestamp: Number(formatTimestamp(this.latestPart.timestamp)),
+            ageSeconds: Math.max(0, Math.round(Date.now() - this.latestPart.timestamp)) / 1000,
+          }
+        : null,
       ...this.counters,
     };
   }

@@ -7,6 +7,7 @@ import { WatchSource } from '../sources/watch.ts';
 import { CommandSource, ReadableSource } from '../sources/pipe.ts';
 import { RelaySource } from '../sources/relay.ts';
 import type { Source } from '../sources/source.ts';
+import { readFile } from 'node:fs/promises';
 import { ServerPushError } from '../errors.ts';
 import type { Endpoint, EndpointContext } from './http-util.ts';
 import type { Logger } from '../log.ts';
@@ -64,21 +65,22 @@ export async function createEndpoint(name: string, spec: StreamSpec, ctx: Endpoi
       source = new CommandSource(spec.command, { maxPartBytes, logger, ...(spec.format ? { format: spec.format } : {}), ...(spec.restartDelayMs !== undefined ? { restartDelayMs: spec.restartDelayMs } : {}) });
       break;
     case 'relay': {
-      let url: URL;
+      const password = spec.passwordFile === undefined ? spec.password : await readPasswordFile(name, spec.passwordFile, spec.password);
       try {
-        url = new URL(spec.url);
-      } catch {
-        throw new ServerPushError('SP_ERR_CONFIG', `stream ${name}: invalid relay URL ${JSON.stringify(spec.url)}`);
+        source = new RelaySource(spec.url, {
+          maxPartBytes,
+          logger,
+          ...(spec.idleTimeoutMs !== undefined ? { idleTimeoutMs: spec.idleTimeoutMs } : {}),
+          ...(spec.upstreamStallMs !== undefined ? { stallTimeoutMs: spec.upstreamStallMs } : {}),
+          ...(spec.retryDelayMs !== undefined ? { retryDelayMs: spec.retryDelayMs } : {}),
+          ...(spec.headers ? { headers: spec.headers } : {}),
+          ...(spec.username !== undefined ? { username: spec.username } : {}),
+          ...(password !== undefined ? { password } : {}),
+        });
+      } catch (error) {
+        if (error instanceof ServerPushError) throw new ServerPushError(error.code, `stream ${name}: ${error.message}`);
+        throw error;
       }
-      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ServerPushError('SP_ERR_CONFIG', `stream ${name}: relay URL must be http or https`);
-      source = new RelaySource(url.href, {
-        maxPartBytes,
-        logger,
-        ...(spec.idleTimeoutMs !== undefined ? { idleTimeoutMs: spec.idleTimeoutMs } : {}),
-        ...(spec.upstreamStallMs !== undefined ? { stallTimeoutMs: spec.upstreamStallMs } : {}),
-        ...(spec.retryDelayMs !== undefined ? { retryDelayMs: spec.retryDelayMs } : {}),
-        ...(spec.headers ? { headers: spec.headers } : {}),
-      });
       break;
     }
     case 'push':
@@ -87,4 +89,21 @@ export async function createEndpoint(name: string, spec: StreamSpec, ctx: Endpoi
   }
   const endpoint = new LiveEndpoint(name, live, source);
   return { endpoint, start: () => source?.start(live) };
+}
+
+/**
+ * A relay's password from a file (so that it is neither in argv, where `ps` shows it, nor in the
+ * config file): the whole file, without one final line break. Throws `SP_ERR_CONFIG`.
+ */
+async function readPasswordFile(name: string, file: string, inline: string | undefined): Promise<string> {
+  if (inline !== undefined) throw new ServerPushError('SP_ERR_CONFIG', `stream ${name}: give password or passwordFile, not both`);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new ServerPushError('SP_ERR_CONFIG', `stream ${name}: cannot read the password file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  const password = text.replace(/\r?\n$/, '');
+  if (password === '') throw new ServerPushError('SP_ERR_CONFIG', `stream ${name}: the password file ${file} is empty`);
+  return password;
 }

@@ -50,7 +50,7 @@ export class LiveEndpoint implements Endpoint {
   }
 
   toJSON(): Record<string, unknown> {
-    return { type: 'live', ...this.live.toJSON() };
+    return { type: 'live', ...this.live.toJSON(), ...(this.source?.toJSON ? { upstream: this.source.toJSON() } : {}) };
   }
 
   async close(): Promise<void> {

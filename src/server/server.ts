@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { ServerPushError } from '../errors.ts';
-import { silentLogger, type Logger } from '../log.ts';
+import { redactingLogger, silentLogger, type Logger } from '../log.ts';
 import type { LiveStream } from '../hub/live-stream.ts';
 import { ServerStatus } from './status.ts';
 import { renderIndexPage } from './index-page.ts';
@@ -42,6 +42,11 @@ export interface ServeOptions {
   stallTimeoutMs?: number;
   /** `dir` shorthand: the multipart boundary; random by default (190 bits). */
   boundary?: string;
+  /**
+   * Serve everything under this path (`/webcam`: `/webcam/stream`, `/webcam/?action=stream`), for a
+   * reverse proxy that passes the prefix on. Other paths answer 404. @default '' (the root)
+   */
+  basePath?: string;
   /** Where warnings and errors go. @default silent */
   logger?: Logger;
   /** The bytes of a stream of type `stdin` (the CLI passes `process.stdin`). */
@@ -67,11 +72,16 @@ export interface PartEvent {
 /** serverpush's HTTP server: routes, status, shutdown, and the streams it serves. */
 export class ServerPushServer extends EventEmitter {
   readonly http: Server;
-  /** The counters behind `/status`. */
+  /**
+   * What `/status` shows: `clients`, `clientsTotal`, `partsSent`, `bytesSent`, `droppedClients`,
+   * `uptimeSeconds`, `streams` (`JSON.stringify(server.status)` is the `/status` document).
+   */
   readonly status: ServerStatus;
   private readonly endpoints: Map<string, Endpoint>;
   private readonly starters: Array<() => void>;
   private readonly options: { port: number; host: string; backlog: number };
+  /** `''` or a path such as `/webcam` (no trailing slash). */
+  private readonly basePath: string;
   private readonly logger: Logger;
   private readonly stop: AbortController;
   private readonly viewer: ViewerRoutes;
@@ -84,10 +94,12 @@ export class ServerPushServer extends EventEmitter {
     super();
     this.status = status;
     this.endpoints = endpoints;
+    status.setStreams(() => Object.fromEntries([...endpoints].map(([name, endpoint]) => [name, endpoint.toJSON()])));
     this.starters = starters;
     this.stop = stop;
     this.logger = options.logger ?? silentLogger;
     this.options = { port: options.port ?? DEFAULT_PORT, host: options.host ?? DEFAULT_HOST, backlog: options.backlog ?? DEFAULT_BACKLOG };
+    this.basePath = normalizeBasePath(options.basePath);
     this.serveHooks = { stop: stop.signal, observer: status, totals: status, logger: this.logger };
     this.viewer = new ViewerRoutes(endpoints, options.cors === undefined ? undefined : normalizeCors(options.cors));
     this.http = createHttpServer({ noDelay: true, requireHostHeader: true }, (req, res) => {
@@ -146,11 +158,21 @@ export class ServerPushServer extends EventEmitter {
     return this.url;
   }
 
-  /** The server's base URL, e.g. `http://127.0.0.1:8080/`. */
+  /** The server's base URL, e.g. `http://127.0.0.1:8080/` (with `basePath`: `…/webcam/`). */
   get url(): URL {
     const address = this.http.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    return new URL(`http://${host}:${address.port}/`);
+    return new URL(`http://${host}:${address.port}${this.basePath}/`);
+  }
+
+  /**
+   * The streams in mjpg-streamer's input order, for `?action=stream_N`: `default` first (input 0),
+   * then the others as given.
+   */
+  private streamByIndex(index: number): string | undefined {
+    const names = this.streamNames;
+    const ordered = names.includes('default') ? ['default', ...names.filter((name) => name !== 'default')] : names;
+    return ordered[index];
   }
 
   /**
@@ -172,18 +194,38 @@ export class ServerPushServer extends EventEmitter {
     clearTimeout(timer);
   }
 
-  private route(path: string, query: URLSearchParams): { endpoint: string; action: 'stream' | 'snapshot' } | 'index' | 'status' | 'viewer' | undefined {
+  private route(path: string, query: URLSearchParams): { endpoint: string; action: 'stream' | 'snapshot' } | { unknownIndex: number } | 'index' | 'status' | 'viewer' | undefined {
     if (path === '/') {
-      // mjpg-streamer's URLs, so that clients built for it (OctoPrint, Home Assistant, motionEye) work.
-      const action = query.get('action');
-      if (action === 'stream' || action === 'snapshot') return { endpoint: 'default', action };
+      // mjpg-streamer's URLs, so that clients built for it (OctoPrint, Home Assistant, motionEye)
+      // work: ?action=stream|snapshot, and _N for its input N (0: the default stream).
+      const action = /^(stream|snapshot)(?:_(\d{1,4}))?$/.exec(query.get('action') ?? '');
+      if (action) {
+        const index = action[2] === undefined ? 0 : Number(action[2]);
+        const name = index === 0 && action[2] === undefined ? 'default' : this.streamByIndex(index);
+        return name === undefined ? { unknownIndex: index } : { endpoint: name, action: action[1] as 'stream' | 'snapshot' };
+      }
       return 'index';
     }
-    if (path === '/status') return 'status';
     if (ViewerRoutes.matches(path)) return 'viewer';
-    const match = /^\/(stream|snapshot)(?:\/([^/]+))?$/.exec(path);
+    // `/stream/`, `/snapshot/cam/`, `/status/`: a trailing slash is the same resource.
+    const normalized = path.endsWith('/') ? path.slice(0, -1) : path;
+    if (normalized === '/status') return 'status';
+    const match = /^\/(stream|snapshot)(?:\/([^/]+))?$/.exec(normalized);
     if (!match) return undefined;
     return { endpoint: match[2] ?? 'default', action: match[1] as 'stream' | 'snapshot' };
+  }
+
+  /** The request's path below `basePath`; a redirect for the base itself without its slash; undefined outside it. */
+  private underBase(path: string, query: URLSearchParams): string | { redirect: string } | undefined {
+    if (this.basePath === '') return path;
+    if (path === this.basePath) {
+      // `/webcam?action=stream` is served as it is (players do not all follow redirects); the bare
+      // base is sent to `/webcam/`, where the index page's relative links work.
+      if (query.has('action')) return '/';
+      const search = query.toString();
+      return { redirect: `${this.basePath}/${search ? `?${search}` : ''}` };
+    }
+    return path.startsWith(`${this.basePath}/`) ? path.slice(this.basePath.length) : undefined;
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -191,25 +233,31 @@ export class ServerPushServer extends EventEmitter {
     if (!target) return sendError(res, 400, 'SP_ERR_BAD_REQUEST', 'malformed request target');
     if (countHeader(req, 'host') > 1) return sendError(res, 400, 'SP_ERR_BAD_REQUEST', 'more than one Host header');
     if (this.viewer.applyCors(req, res)) return;
-    const route = this.route(target.path, target.query);
+    const path = this.underBase(target.path, target.query);
+    if (path === undefined) return sendError(res, 404, 'SP_ERR_NOT_FOUND', `no such path; this server serves under ${this.basePath}/`);
+    if (typeof path !== 'string') {
+      res.writeHead(308, { Location: path.redirect, 'Content-Length': '0' });
+      return void res.end();
+    }
+    const route = this.route(path, target.query);
     if (!route) return sendError(res, 404, 'SP_ERR_NOT_FOUND', 'no such path; try / , /stream, /view, /snapshot or /status');
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return sendError(res, 405, 'SP_ERR_METHOD_NOT_ALLOWED', `${req.method} is not allowed here`, { Allow: 'GET, HEAD' });
     }
     if (route === 'status') return this.sendStatus(res);
     if (route === 'index') return this.sendIndex(res);
-    if (route === 'viewer') return this.viewer.handle(req, res, target.path, target.query);
+    if (route === 'viewer') return this.viewer.handle(req, res, path, target.query);
+    if ('unknownIndex' in route) return sendError(res, 404, 'SP_ERR_UNKNOWN_STREAM', `no stream with input index ${route.unknownIndex}; this server has ${this.endpoints.size} (0 to ${this.endpoints.size - 1}: ${this.streamNames.join(', ')})`);
     const endpoint = this.endpoints.get(route.endpoint);
     if (!endpoint) return sendError(res, 404, route.endpoint === 'default' ? 'SP_ERR_NOT_FOUND' : 'SP_ERR_UNKNOWN_STREAM', `no stream named ${JSON.stringify(route.endpoint)}; streams: ${this.streamNames.join(', ')}`);
     if (route.action === 'snapshot') return endpoint.snapshot(req, res);
     // A browser opening a stream with html or text parts gets the viewer (must-have 4 of issue 5).
-    if (await this.viewer.negotiate(req, res, endpoint, target.path, target.query)) return;
+    if (await this.viewer.negotiate(req, res, endpoint, path, target.query)) return;
     await serveNode(endpoint.servable, req, res, target.query, this.serveHooks);
   }
 
   private sendStatus(res: ServerResponse): void {
-    const streams = Object.fromEntries([...this.endpoints].map(([name, endpoint]) => [name, endpoint.toJSON()]));
-    sendBody(res, 200, 'application/json; charset=utf-8', `${JSON.stringify(this.status.toJSON({ streams }))}\n`);
+    sendBody(res, 200, 'application/json; charset=utf-8', `${JSON.stringify(this.status)}\n`);
   }
 
   private async sendIndex(res: ServerResponse): Promise<void> {
@@ -224,7 +272,10 @@ export class ServerPushServer extends EventEmitter {
  * Creates a server. Throws coded errors for a bad stream (`SP_ERR_CONFIG`) or folder
  * (`SP_ERR_DIR_NOT_FOUND`, `SP_ERR_NOT_A_DIRECTORY`). Call `listen()` to start it.
  */
-export async function createServer(options: ServeOptions): Promise<ServerPushServer> {
+export async function createServer(serveOptions: ServeOptions): Promise<ServerPushServer> {
+  normalizeBasePath(serveOptions.basePath); // refuse a bad one before any stream is made
+  // No password of a URL reaches a log line, whoever wrote it (a command's stderr included).
+  const options: ServeOptions = { ...serveOptions, logger: redactingLogger(serveOptions.logger ?? silentLogger) };
   const specs: Record<string, StreamSpec> = { ...options.streams };
   if (options.dir !== undefined) {
     if (specs['default']) throw new ServerPushError('SP_ERR_CONFIG', 'both dir and a stream named "default" were given');
@@ -259,4 +310,18 @@ export async function createServer(options: ServeOptions): Promise<ServerPushSer
   }
   server = new ServerPushServer(endpoints, starters, stop, status, options);
   return server;
+}
+
+/**
+ * `basePath` as the server uses it: `''` for the root, else `/a/b` (one leading slash, no trailing
+ * one). Throws `SP_ERR_CONFIG` for a path that is not one (`..`, `?`, `#`, `//`, spaces).
+ */
+export function normalizeBasePath(basePath: string | undefined): string {
+  if (basePath === undefined) return '';
+  const trimmed = basePath.replace(/\/+$/, '');
+  if (trimmed === '') return '';
+  if (!/^\/[A-Za-z0-9._~!$&'()*+,;=:@%-]+(?:\/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)*$/.test(trimmed) || trimmed.split('/').some((segment) => segment === '.' || segment === '..')) {
+    throw new ServerPushError('SP_ERR_CONFIG', `basePath must be a path such as /webcam (segments of letters, digits and -._~), got ${JSON.stringify(basePath)}`);
+  }
+  return trimmed;
 }

@@ -25,8 +25,12 @@ export type StreamSpec = CommonStreamOptions & (
   | { type: 'stdin'; format?: PipeFormat }
   /** Bytes from a command's standard output; restarted with backoff when it exits. */
   | { type: 'exec'; command: string; format?: PipeFormat; restartDelayMs?: number }
-  /** Another server's multipart/x-mixed-replace stream. */
-  | { type: 'relay'; url: string; idleTimeoutMs?: number; upstreamStallMs?: number; retryDelayMs?: number; headers?: Record<string, string> }
+  /**
+   * Another server's multipart/x-mixed-replace stream. Credentials (answered by HTTP Basic or
+   * Digest when the upstream asks) come from `user:password@` in `url`, or from `username` with
+   * `password` or `passwordFile` (a file holding the password, without one final line break).
+   */
+  | { type: 'relay'; url: string; idleTimeoutMs?: number; upstreamStallMs?: number; retryDelayMs?: number; headers?: Record<string, string>; username?: string; password?: string; passwordFile?: string }
   /** Frames your program pushes with `server.live(name).push(part)`. */
   | { type: 'push' }
 );

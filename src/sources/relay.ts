@@ -5,6 +5,8 @@ import { silentLogger, type Logger } from '../log.ts';
 import { WarningThrottle } from './frame-feed.ts';
 import { DEFAULT_MAX_PART_BYTES, DEFAULT_RELAY_IDLE_MS, DEFAULT_RETRY_DELAY_MS, DEFAULT_UPSTREAM_STALL_MS } from '../defaults.ts';
 import { Backoff, pause, type Source } from './source.ts';
+import { authenticatingFetch, type AuthenticatingFetch, type Credentials } from '../client/http-auth.ts';
+import { REDACTED, Secrets, redactUrl } from '../redact.ts';
 
 export interface RelaySourceOptions {
   /** Stop pulling after nobody has watched for this long; 0 = never stop. @default 30000 */
@@ -13,8 +15,15 @@ export interface RelaySourceOptions {
   stallTimeoutMs?: number;
   /** First delay before reconnecting; doubles up to 30 s. @default 500 */
   retryDelayMs?: number;
-  /** Request headers for the upstream (e.g. authorization). */
+  /** Request headers for the upstream. Their values are treated as secrets (never logged). */
   headers?: Record<string, string>;
+  /**
+   * User name for the upstream, answered by HTTP Basic or Digest when it asks (a 401). A
+   * `user:password@` in the URL is used (and removed from the URL) when this is not given.
+   */
+  username?: string;
+  /** Password for the upstream (never logged or shown). */
+  password?: string;
   /** Parts larger than this are refused by the parser. @default 16777216 (16 MiB) */
   maxPartBytes?: number;
   logger?: Logger;
@@ -32,8 +41,56 @@ export class RelaySource implements Source {
   private done: Promise<void> | undefined;
   /** Upstream connections made so far. */
   connections = 0;
+  /** The upstream URL without credentials: what is fetched. */
+  private readonly url: string;
+  /** The upstream URL as it may be shown: `http://admin:***@cam/…`, secret query values hidden. */
+  readonly displayUrl: string;
+  private readonly secrets = new Secrets();
+  private readonly fetch: AuthenticatingFetch;
 
-  constructor(private readonly url: string, private readonly options: RelaySourceOptions = {}) {}
+  /**
+   * Throws `SP_ERR_CONFIG` for a URL that is not http(s), or a password given both in the URL and
+   * in the options. The message never holds the password.
+   */
+  constructor(url: string, private readonly options: RelaySourceOptions = {}) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new ServerPushError('SP_ERR_CONFIG', `invalid relay URL ${JSON.stringify(redactUrl(url))}`);
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new ServerPushError('SP_ERR_CONFIG', `relay URL must be http or https (${redactUrl(parsed)})`);
+    this.secrets.addFromUrl(parsed);
+    const fromUrl = parsed.username !== '' || parsed.password !== '';
+    if (fromUrl && (options.username !== undefined || options.password !== undefined)) {
+      throw new ServerPushError('SP_ERR_CONFIG', 'relay credentials given twice: in the URL and as username/password; give them once');
+    }
+    let credentials: Credentials | undefined;
+    if (fromUrl) credentials = { username: decode(parsed.username), password: decode(parsed.password) };
+    else if (options.username !== undefined || options.password !== undefined) credentials = { username: options.username ?? '', password: options.password ?? '' };
+    this.secrets.add(credentials?.password);
+    for (const value of Object.values(options.headers ?? {})) this.secrets.add(value);
+    parsed.username = '';
+    parsed.password = '';
+    this.url = parsed.href;
+    const shown = new URL(parsed.href);
+    if (credentials) {
+      shown.username = encodeURIComponent(credentials.username);
+      if (credentials.password !== '') shown.password = REDACTED;
+    }
+    this.displayUrl = redactUrl(shown);
+    this.fetch = authenticatingFetch({ credentials });
+  }
+
+  /** A failure's message as it may be shown: the URL as {@link displayUrl}, secrets hidden. */
+  private shown(message: string): string {
+    return this.secrets.scrub(message.split(this.url).join(this.displayUrl));
+  }
+
+  /** For `/status`: the upstream (redacted), how it was last authenticated, connections made. */
+  toJSON(): Record<string, unknown> {
+    return { url: this.displayUrl, authentication: this.fetch.scheme, connections: this.connections };
+  }
 
   start(stream: LiveStream): void {
     this.done = this.run(stream);
@@ -44,7 +101,7 @@ export class RelaySource implements Source {
     const idleMs = this.options.idleTimeoutMs ?? DEFAULT_RELAY_IDLE_MS;
     const stallMs = this.options.stallTimeoutMs ?? DEFAULT_UPSTREAM_STALL_MS;
     const backoff = new Backoff(this.options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS);
-    const warnings = new WarningThrottle(logger, `stream ${stream.name} (relay ${this.url}): `);
+    const warnings = new WarningThrottle(logger, `stream ${stream.name} (relay ${this.displayUrl}): `);
     while (!this.stopped.signal.aborted) {
       if (idleMs > 0 && stream.viewers === 0 && this.connections > 0) {
         logger.info(`stream ${stream.name}: nobody watches; relay paused until someone asks for the stream`);
@@ -66,21 +123,23 @@ export class RelaySource implements Source {
       stream.on('viewers', onViewers);
       onViewers(stream.viewers);
       let reason: string;
+      let failure: string | undefined;
       try {
         this.connections++;
-        for await (const part of fetchParts(this.url, { signal: connection.signal, maxPartBytes: this.options.maxPartBytes ?? DEFAULT_MAX_PART_BYTES, ...(this.options.headers ? { headers: this.options.headers } : {}) })) {
+        for await (const part of fetchParts(this.url, { fetch: this.fetch, signal: connection.signal, maxPartBytes: this.options.maxPartBytes ?? DEFAULT_MAX_PART_BYTES, ...(this.options.headers ? { headers: this.options.headers } : {}) })) {
           clearTimeout(stall);
           stall = setTimeout(cut, stallMs, new ServerPushError('SP_ERR_TIMEOUT', `upstream sent nothing for ${stallMs} ms`));
           backoff.reset();
           try {
             stream.push({ contentType: part.headers['content-type'] ?? 'image/jpeg', body: part.body });
           } catch (error) {
-            warnings.warn(isServerPushError(error) ? error.code : 'SP_ERR_INVALID_FRAME', `dropped a frame: ${(error as Error).message}`);
+            warnings.warn(isServerPushError(error) ? error.code : 'SP_ERR_INVALID_FRAME', `dropped a frame: ${this.shown((error as Error).message)}`);
           }
         }
         reason = 'upstream ended the stream';
       } catch (error) {
-        reason = (error as Error).message;
+        reason = this.shown((error as Error).message);
+        failure = isServerPushError(error) ? error.code : undefined;
       } finally {
         clearTimeout(stall);
         clearTimeout(idle);
@@ -91,8 +150,8 @@ export class RelaySource implements Source {
       if (connection.signal.reason === idleCut) continue;
       stream.setSource({ up: false, reason });
       const delay = backoff.next();
-      const code = connection.signal.reason instanceof ServerPushError ? connection.signal.reason.code : 'SP_ERR_SOURCE_FAILED';
-      logger.warn(code === 'SP_ERR_TIMEOUT' ? code : 'SP_ERR_SOURCE_FAILED', `stream ${stream.name}: relay ${this.url}: ${reason}; retrying in ${delay} ms`);
+      const code = connection.signal.reason instanceof ServerPushError ? connection.signal.reason.code : failure;
+      logger.warn(code === 'SP_ERR_TIMEOUT' || code === 'SP_ERR_AUTH_FAILED' ? code : 'SP_ERR_SOURCE_FAILED', `stream ${stream.name}: relay ${this.displayUrl}: ${reason}; retrying in ${delay} ms`);
       await pause(delay, this.stopped.signal);
     }
   }
@@ -100,6 +159,14 @@ export class RelaySource implements Source {
   async stop(): Promise<void> {
     this.stopped.abort();
     await this.done;
+  }
+}
+
+function decode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
   }
 }
 

@@ -7,6 +7,8 @@ export interface Source {
   start(stream: LiveStream): void;
   /** Stops feeding and releases everything (processes, sockets, watchers, timers). */
   stop(): Promise<void>;
+  /** What `/status` shows of the source (no secrets), e.g. a relay's upstream. */
+  toJSON?(): Record<string, unknown>;
 }
 
 /** Exponential backoff with a cap, reset after a good long run. */
