@@ -179,6 +179,20 @@ export class WebKit {
     return (text === null ? undefined : JSON.parse(text)) as T;
   }
 
+  /** Like {@link run}, for the body of an async function: returns what its promise resolves to, or throws what it rejects with. */
+  async runAsync<T>(body: string, ...args: unknown[]): Promise<T> {
+    const text = await this.command<string>('POST', '/execute/async', {
+      script: `const done = arguments[arguments.length - 1];
+        (async function () { ${body} }).apply(this, Array.prototype.slice.call(arguments, 0, -1)).then(
+          (result) => done(JSON.stringify({ result: result === undefined ? null : result })),
+          (error) => done(JSON.stringify({ error: String(error) })));`,
+      args,
+    });
+    const outcome = JSON.parse(text) as { result?: T; error?: string };
+    if (outcome.error !== undefined) throw new Error(`the page's script failed: ${outcome.error}`);
+    return outcome.result as T;
+  }
+
   /** The value of `expression` in the current frame (JSON-able). */
   evaluate<T>(expression: string): Promise<T> {
     return this.run<T>(`return (${expression});`);
