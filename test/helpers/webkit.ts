@@ -198,12 +198,15 @@ export class WebKit {
     return this.run<T>(`return (${expression});`);
   }
 
-  /** Polls `expression` every 50 ms until it is truthy. */
-  async waitFor(expression: string, timeoutMs = 15_000): Promise<void> {
+  /**
+   * Polls `expression` every `everyMs` until it is truthy. Each poll is a script run in the page:
+   * tests that time the page poll slowly, so as not to disturb what they measure.
+   */
+  async waitFor(expression: string, { timeoutMs = 15_000, everyMs = 50, message = '' }: { timeoutMs?: number; everyMs?: number; message?: string } = {}): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!(await this.evaluate<boolean>(`Boolean(${expression})`))) {
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${expression}`);
-      await sleep(50);
+      if (Date.now() > deadline) throw new Error(`${message ? `${message}: ` : ''}timed out after ${timeoutMs} ms waiting for ${expression}`);
+      await sleep(everyMs);
     }
   }
 
@@ -214,8 +217,14 @@ export class WebKit {
   async goto(url: string, until: 'interactive' | 'commit' = 'interactive'): Promise<void> {
     await this.command('POST', '/frame', { id: null });
     await this.command('POST', '/url', { url });
-    const wanted = JSON.stringify(url);
-    await this.waitFor(`document.URL === ${wanted}${until === 'interactive' ? ` && document.readyState !== 'loading'` : ''}`);
+    const arrived = `document.URL === ${JSON.stringify(url)}${until === 'interactive' ? ` && document.readyState !== 'loading'` : ''}`;
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      // A script may run in the old document, which the navigation then unloads under it.
+      if (await this.evaluate<boolean>(arrived).catch((error: unknown) => (error instanceof WebDriverError ? false : Promise.reject(error)))) return;
+      if (Date.now() > deadline) throw new Error(`${url} did not load within 15 s`);
+      await sleep(50);
+    }
   }
 
   /** Makes the `index`th frame of the current document current, or the top document with null. */
