@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { EXAMPLES, sleep, startServer } from './helpers/server.ts';
 import { makeColourFrames, PALETTE, RECORD_DRAWS } from './helpers/frames.ts';
 import { RECORD_SHOWS, type Shown } from './helpers/viewer-page.ts';
-import { assertProbeBlocked, sandboxProbeServer, slideshowServer, SLIDESHOW_IMAGE_WIDTHS } from './helpers/viewer-scenes.ts';
+import { assertProbeBlocked, sandboxProbeServer, slideshowServer, SLIDESHOW_IMAGE_WIDTHS, SLIDESHOW_KINDS } from './helpers/viewer-scenes.ts';
 import { WebKit, webkitSkipReason } from './helpers/webkit.ts';
 import { compareFileNames } from '../src/sources/folder-catalog.ts';
 import type { EncodedPart } from '../src/hub/encoded-part.ts';
@@ -199,6 +199,33 @@ test('WebKitGTK: an <img> of a slideshow\'s images (the index page\'s preview) d
   delays.forEach((delay, i) => assert.ok(delay >= -5 && delay < FRAME_ON_TIME_MS, `${sent[i]!.name} drawn ${delay} ms after it was sent`));
 });
 
+test('WebKitGTK: an <img> of a mixed stream shows its images, a broken image for html and text parts, and outlives the stream\'s end', { skip }, async (t) => {
+  const wk = webkit!;
+  const { url, sent } = await slideshowServer(t, 300);
+  await wk.goto(new URL('status', url).href);
+  // What the <img> holds each time a part has come (naturalWidth, 0 for a broken image).
+  await wk.run(`
+    document.body.replaceChildren();
+    const img = document.createElement('img');
+    img.src = arguments[0];
+    document.body.append(img);
+    window.held = [];
+    setInterval(() => window.held.push([img.naturalWidth, Date.now()]), 20);
+  `, new URL('stream', url).href);
+  await waitFor(() => sent.length === SLIDESHOW_KINDS.length, 'the whole show sent', 10_000);
+  await sleep(1000);
+  const held = await wk.evaluate<Array<[number, number]>>('window.held');
+  // What the <img> held just before each next part was sent (the last: at the end).
+  const widths = sent.map((_, i) => {
+    const until = i + 1 < sent.length ? sent[i + 1]!.sentAt : Date.now();
+    return held.filter(([, at]) => at < until - 20).at(-1)?.[0];
+  });
+  t.diagnostic(`naturalWidth per part: ${sent.map((e, i) => `${e.name} ${widths[i]}`).join(', ')}`);
+  const imageWidths = [...SLIDESHOW_IMAGE_WIDTHS];
+  SLIDESHOW_KINDS.forEach((kind, i) => assert.equal(widths[i], kind === 'image' ? imageWidths.shift() : 0, sent[i]!.name));
+  assert.equal(await wk.evaluate<number>('1 + 1'), 2, 'the page is alive after the stream ended');
+});
+
 test('WebKitGTK: the viewer reconnects after the server restarts', { skip }, async (t) => {
   const wk = webkit!;
   const frames = await makeColourFrames(COLOURS.slice(0, 2), SIZES.slice(0, 2));
@@ -369,9 +396,9 @@ test('WebKitGTK: fetch() cannot read a multipart body ("Load failed") but reads 
   assert.equal(server.status.clientsTotal, 3);
 });
 
-/** Polls `check` every 50 ms for 5 s; fails with `message` if it never holds. */
-async function waitFor(check: () => boolean, message: string): Promise<void> {
-  const deadline = Date.now() + 5000;
+/** Polls `check` every 50 ms for `timeoutMs`; fails with `message` if it never holds. */
+async function waitFor(check: () => boolean, message: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > deadline) assert.fail(message);
     await sleep(50);
