@@ -58,14 +58,23 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Kills a process started `detached` and everything in its process group. */
-function killGroup(child: ChildProcess): void {
+/** Signals a process started `detached` and everything in its process group. */
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
   try {
-    process.kill(-child.pid, 'SIGKILL');
+    process.kill(-child.pid, signal);
   } catch {
     // already gone
   }
+}
+
+/** Ends a process group: SIGTERM (Xvfb then removes its socket and lock file), SIGKILL after 3 s. */
+async function endGroup(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  signalGroup(child, 'SIGTERM');
+  await Promise.race([exited, sleep(3000)]);
+  signalGroup(child, 'SIGKILL');
 }
 
 async function startXvfb(): Promise<{ child: ChildProcess; display: string }> {
@@ -106,13 +115,13 @@ async function startDriver(display: string): Promise<{ child: ChildProcess; base
       await sleep(100);
     }
     last = `WebKitWebDriver on port ${port} ${child.exitCode === null ? 'did not answer' : `exited with ${child.exitCode}`}: ${stderr}`;
-    killGroup(child);
+    await endGroup(child);
   }
   throw new Error(last);
 }
 
 const started = new Set<ChildProcess>();
-process.once('exit', () => { for (const child of started) killGroup(child); });
+process.once('exit', () => { for (const child of started) signalGroup(child, 'SIGTERM'); });
 
 /** A MiniBrowser window and the few WebDriver commands these tests need. */
 export class WebKit {
@@ -129,7 +138,7 @@ export class WebKit {
     try {
       driver = await startDriver(xvfb.display);
     } catch (error) {
-      killGroup(xvfb.child);
+      await endGroup(xvfb.child);
       throw error;
     }
     started.add(driver.child);
@@ -240,7 +249,7 @@ export class WebKit {
   async close(): Promise<void> {
     if (this.session) await Promise.race([this.command('DELETE', '').catch(() => {}), sleep(5000)]);
     for (const child of this.children) {
-      killGroup(child);
+      await endGroup(child);
       started.delete(child);
     }
   }
