@@ -111,3 +111,39 @@ test('StreamConnection reconnects by default when a live stream ends (X-Stream-K
   second.server.live().closeViewers();
   assert.ok(await eventually(() => told.names().includes('ended'), 3000), told.names().join(' '));
 });
+
+/** A fetch that answers a multipart stream whose body fails before its first byte, as WebKit's does; it records each request's signal. */
+function refusingFetch(signals: AbortSignal[], headers: Record<string, string> = { 'Content-Type': 'multipart/x-mixed-replace; boundary=b0undary' }): typeof fetch {
+  return (async (_input: unknown, init?: RequestInit) => {
+    signals.push(init!.signal!);
+    const body = new ReadableStream<Uint8Array>({ pull: (controller) => controller.error(new TypeError('Load failed')) });
+    return new Response(body, { headers });
+  }) as typeof fetch;
+}
+
+test('StreamConnection: a multipart body that fails before its first byte twice in a row (WebKit\'s fetch) is unreadable; each request is aborted once over', async () => {
+  const signals: AbortSignal[] = [];
+  const states: ConnectionState[] = [];
+  const connection = new StreamConnection({ url: 'http://127.0.0.1:9/cam', raw: false, initialRetryMs: 10, fetch: refusingFetch(signals), onPart: () => {}, onState: (state) => states.push(state) });
+  connection.start();
+  assert.ok(await eventually(() => states.at(-1)?.state === 'unreadable', 3000), states.map((s) => s.state).join(' '));
+  assert.deepEqual(states.map((s) => s.state), ['connecting', 'open', 'retrying', 'connecting', 'open', 'unreadable']);
+  const last = states.at(-1)!;
+  assert.match(last.state === 'unreadable' ? last.reason : '', /fetch cannot read a multipart\/x-mixed-replace body \(the stream failed: Load failed\)/);
+  assert.equal(signals.length, 2, 'no more requests');
+  assert.ok(signals.every((signal) => signal.aborted), 'each request aborted');
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.equal(signals.length, 2);
+});
+
+test('StreamConnection: a raw body (application/octet-stream) that fails is retried as any failure, never unreadable', async () => {
+  const signals: AbortSignal[] = [];
+  const states: ConnectionState[] = [];
+  const raw = refusingFetch(signals, { 'Content-Type': 'application/octet-stream', 'X-Multipart-Boundary': 'b0undary' });
+  const connection = new StreamConnection({ url: 'http://127.0.0.1:9/cam', initialRetryMs: 5, maxRetryMs: 5, fetch: raw, onPart: () => {}, onState: (state) => states.push(state) });
+  connection.start();
+  assert.ok(await eventually(() => states.filter((s) => s.state === 'retrying').length >= 4, 3000), states.map((s) => s.state).join(' '));
+  connection.close();
+  assert.ok(!states.some((s) => s.state === 'unreadable'), states.map((s) => s.state).join(' '));
+  assert.ok(signals.every((signal) => signal.aborted), 'each request aborted, the last one by close()');
+});

@@ -253,8 +253,9 @@ test('Chromium: the viewer embeds in a page of another origin, with a script tag
       await waitForShows(framed!, 2);
     } else {
       await waitForState(page, 'retrying', 10_000, '#embedded');
-      // The state line says why between attempts ("cannot connect…"), then counts them ("reconnecting (attempt 2)…").
+      // Each retry shows why for 200–300 ms at first; read the bar while it says so, not after.
       await page.waitForFunction(() => /cannot connect/.test(document.querySelector('#embedded [data-role=state]')?.textContent ?? ''), undefined, { polling: 20, timeout: 10_000 });
+      assert.equal(await page.evaluate(() => (window as unknown as { shows: unknown[] }).shows.length), 0, `${name}: nothing shown`);
       const framed = page.frames().find((f) => f.url().startsWith(new URL('view?embed=1', target).href));
       assert.equal(framed, undefined, `${name}: the iframe is refused (frame-ancestors 'self')`);
     }

@@ -20,7 +20,9 @@ export interface ViewerPart {
 /**
  * What the connection is doing: `connecting` (request sent), `open` (a stream is being read),
  * `retrying` (waiting `retryInMs` before the next attempt), `ended` (closing delimiter, no
- * reconnect), `failed` (an answer that retrying will not change, e.g. 404), `stopped`.
+ * reconnect), `failed` (an answer that retrying will not change, e.g. 404), `unreadable` (this
+ * browser's fetch will not read the stream's multipart body: WebKit, see
+ * {@link REFUSALS_BEFORE_UNREADABLE}), `stopped`.
  */
 export type ConnectionState =
   | { state: 'connecting'; attempt: number }
@@ -28,7 +30,17 @@ export type ConnectionState =
   | { state: 'retrying'; retryInMs: number; reason: string; attempt: number }
   | { state: 'ended' }
   | { state: 'failed'; reason: string }
+  | { state: 'unreadable'; reason: string }
   | { state: 'stopped' };
+
+/**
+ * WebKit (Safari, every iOS browser, WebKitGTK) gives fetch() and XMLHttpRequest the headers of a
+ * `multipart/x-mixed-replace` response, then fails its body before a single byte ("TypeError: Load
+ * failed"), every time. After this many such answers in a row the connection gives up with
+ * `unreadable` (the player then shows the stream in a plain `<img>`). serverpush's raw variant
+ * (`?raw=1`, `application/octet-stream`) is read everywhere.
+ */
+export const REFUSALS_BEFORE_UNREADABLE = 2;
 
 /** Options of {@link StreamConnection}. */
 export interface StreamConnectionOptions {
@@ -57,7 +69,8 @@ export interface StreamConnectionOptions {
   fetch?: typeof globalThis.fetch;
 }
 
-type Outcome = { kind: 'ended'; live: boolean } | { kind: 'retry'; reason: string; afterMs?: number } | { kind: 'fatal'; reason: string };
+/** `refused`: the answer was multipart and its body failed before its first byte (WebKit's fetch). */
+type Outcome = { kind: 'ended'; live: boolean } | { kind: 'retry'; reason: string; afterMs?: number; refused?: boolean } | { kind: 'fatal'; reason: string };
 
 /** The stream's URL with `raw=1` added. */
 export function rawUrl(url: string, base?: string): string {
@@ -113,6 +126,7 @@ export class StreamConnection {
     const { initialRetryMs = 250, maxRetryMs = 10_000 } = this.options;
     const signal = this.stop.signal;
     let attempt = 0;
+    let refusals = 0;
     while (!signal.aborted) {
       this.options.onState({ state: 'connecting', attempt });
       let delivered = false;
@@ -120,22 +134,49 @@ export class StreamConnection {
       if (signal.aborted) return;
       if (delivered) attempt = 0;
       if (outcome.kind === 'fatal') return this.options.onState({ state: 'failed', reason: outcome.reason });
+      refusals = outcome.kind === 'retry' && outcome.refused ? refusals + 1 : 0;
+      if (refusals >= REFUSALS_BEFORE_UNREADABLE) {
+        return this.options.onState({ state: 'unreadable', reason: `this browser's fetch cannot read a multipart/x-mixed-replace body (${outcome.kind === 'retry' ? outcome.reason : ''})` });
+      }
       if (outcome.kind === 'ended' && !(this.options.reconnectOnEnd ?? outcome.live)) return this.options.onState({ state: 'ended' });
       const backoff = Math.min(maxRetryMs, initialRetryMs * 2 ** attempt) * (0.8 + 0.4 * Math.random());
       const delay = Math.round(Math.max(backoff, outcome.kind === 'retry' ? outcome.afterMs ?? 0 : 0));
       attempt++;
       this.options.onState({ state: 'retrying', retryInMs: delay, reason: outcome.kind === 'retry' ? outcome.reason : 'the stream ended', attempt });
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, delay);
-        signal.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
+        const wake = () => {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, delay);
+        signal.addEventListener('abort', wake, { once: true });
       });
     }
   }
 
-  /** One request: reads parts until the stream ends or fails. Never throws. */
+  /**
+   * One request: reads parts until the stream ends or fails. Never throws. The request is aborted
+   * once it is over, whatever the outcome, so that the browser lets its connection go: WebKitGTK
+   * keeps the connection of a multipart body it refused open (measured: even once aborted, in most
+   * runs; its page gone too), and a browser has six per server. Hence the few attempts before
+   * `unreadable`.
+   */
   private async readOnce(onDelivered: () => void): Promise<Outcome> {
+    const request = new AbortController();
+    const abort = () => request.abort();
+    this.stop.signal.addEventListener('abort', abort, { once: true });
+    if (this.stop.signal.aborted) request.abort();
+    try {
+      return await this.request(request.signal, onDelivered);
+    } finally {
+      this.stop.signal.removeEventListener('abort', abort);
+      request.abort();
+    }
+  }
+
+  private async request(signal: AbortSignal, onDelivered: () => void): Promise<Outcome> {
     const { url, raw = true, fetch = globalThis.fetch } = this.options;
-    const signal = this.stop.signal;
     let response: Response;
     try {
       response = await fetch(raw ? rawUrl(url, globalThis.location?.href) : url, { signal, cache: 'no-store', credentials: 'same-origin' });
@@ -161,10 +202,12 @@ export class StreamConnection {
     if (!response.body) return { kind: 'retry', reason: 'the answer has no body' };
     this.options.onState({ state: 'open' });
     const reader = response.body.getReader();
+    let received = 0;
     try {
       for (;;) {
         const { done, value } = await reader.read();
         if (done) break;
+        received += value.length;
         for (const part of parser.push(value)) {
           onDelivered();
           this.deliver(part);
@@ -179,7 +222,8 @@ export class StreamConnection {
       return { kind: 'retry', reason: 'the connection closed' };
     } catch (error) {
       await reader.cancel().catch(() => {});
-      return { kind: 'retry', reason: `the stream failed: ${reasonOf(error)}` };
+      const refused = received === 0 && !signal.aborted && /^\s*multipart\//i.test(response.headers.get('content-type') ?? '');
+      return { kind: 'retry', reason: `the stream failed: ${reasonOf(error)}`, ...(refused ? { refused } : {}) };
     }
   }
 

@@ -66,6 +66,8 @@ interface SandboxFrame {
 }
 
 const FRAME_READY_TIMEOUT_MS = 5000;
+/** How often a stream shown natively ({@link Stage.showNative}) is checked, and requested again when broken. */
+const NATIVE_CHECK_MS = 2000;
 const FRAME_SHOW_TIMEOUT_MS = 5000;
 
 function css(element: HTMLElement, style: Partial<CSSStyleDeclaration>): void {
@@ -98,6 +100,7 @@ export class Stage {
   private spareFrame: SandboxFrame | undefined;
   private frameId = 0;
   private readonly waiters = new Map<Window, (message: FrameMessage) => void>();
+  private nativeTimer: ReturnType<typeof setInterval> | undefined;
   /** The newest part asked to be shown; an older one still loading is dropped. */
   private wanted = 0;
   private shown = 0;
@@ -257,8 +260,44 @@ export class Stage {
     return done;
   }
 
+  /**
+   * Shows the stream at `url` in a plain `<img>`, by the browser's own multipart support: for a
+   * browser whose fetch cannot read the stream (WebKit, when the stream has no raw variant).
+   * Images only, and parts pass unseen by the player. A picture that breaks — the request failed,
+   * or (WebKit, which fires no event then) the connection dropped — is requested again.
+   */
+  showNative(url: string): void {
+    const load = () => {
+      const img = this.doc.createElement('img');
+      img.alt = '';
+      img.dataset['native'] = 'true';
+      css(img, { display: 'block', maxWidth: '100%', maxHeight: '100%', margin: '0 auto' });
+      img.src = url;
+      return img;
+    };
+    const place = (img: HTMLImageElement) => {
+      if (this.currentImage) {
+        this.currentImage.removeAttribute('src');
+        this.currentImage.replaceWith(img);
+      } else {
+        this.image.append(img);
+      }
+      if (this.currentImageUrl) URL.revokeObjectURL(this.currentImageUrl);
+      this.currentImage = img;
+      this.currentImageUrl = undefined;
+    };
+    this.commit(++this.wanted, 'image', () => place(load()));
+    clearInterval(this.nativeTimer);
+    this.nativeTimer = setInterval(() => {
+      const img = this.currentImage;
+      if (img && img.complete && img.naturalWidth === 0) place(load());
+    }, NATIVE_CHECK_MS);
+  }
+
   /** Removes every frame and image. */
   dispose(): void {
+    clearInterval(this.nativeTimer);
+    this.currentImage?.removeAttribute('src');
     for (const frame of [this.currentFrame, this.spareFrame]) frame?.element.remove();
     this.waiters.clear();
     if (this.currentImageUrl) URL.revokeObjectURL(this.currentImageUrl);

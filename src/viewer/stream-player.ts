@@ -39,7 +39,10 @@ export interface Player {
   /** Parts received since mounting (reconnects included). */
   readonly parts: number;
   readonly paused: boolean;
-  /** Freezes what is shown; parts are still received and counted, the newest is kept. */
+  /**
+   * Freezes what is shown; parts are still received and counted, the newest is kept. Does nothing
+   * while the stream is shown in a plain `<img>` (`data-state="native"`).
+   */
   pause(): void;
   /** Shows the newest part again, and each one as it arrives. */
   resume(): void;
@@ -57,6 +60,7 @@ function describeState(state: ConnectionState): { text: string; color: string } 
     case 'retrying': return { text: `${state.reason}; retrying in ${(state.retryInMs / 1000).toFixed(1)} s`, color: '#e0b000' };
     case 'ended': return { text: 'ended', color: '#888' };
     case 'failed': return { text: `failed: ${state.reason}`, color: '#d73a49' };
+    case 'unreadable': return { text: `failed: ${state.reason}`, color: '#d73a49' };
     case 'stopped': return { text: 'stopped', color: '#888' };
   }
 }
@@ -72,7 +76,9 @@ function el<K extends keyof HTMLElementTagNameMap>(doc: Document, tag: K, role: 
  * Mounts a player of one stream into `container`: the stage (each part by its type), and a
  * status bar with the connection state, the part count, frame rate, latency (now minus the
  * part's `X-Timestamp`, so it includes any clock difference with the server) and pause/resume.
- * The container's `data-state` attribute follows the connection state.
+ * The container's `data-state` attribute follows the connection state, and is `native` once the
+ * stream is shown in a plain `<img>` because this browser's fetch cannot read it (WebKit reading
+ * a stream without serverpush's raw variant).
  */
 export function mountPlayer(container: HTMLElement, options: PlayerOptions): Player {
   const doc = container.ownerDocument;
@@ -101,6 +107,8 @@ export function mountPlayer(container: HTMLElement, options: PlayerOptions): Pla
   let latest: ViewerPart | undefined;
   let lastLatency: number | undefined;
   let connection: ConnectionState = { state: 'connecting', attempt: 0 };
+  /** Set when the stream is shown in a plain `<img>` (this browser's fetch cannot read it): why. */
+  let native: string | undefined;
   const arrivals: number[] = [];
   let lastGap = 0;
 
@@ -117,6 +125,15 @@ export function mountPlayer(container: HTMLElement, options: PlayerOptions): Pla
   };
 
   const render = () => {
+    if (native !== undefined) {
+      stateText.textContent = 'live, in a plain <img> (images only): this browser cannot read the stream with fetch';
+      stateText.title = native;
+      dot.style.background = '#2ea043';
+      container.dataset['state'] = 'native';
+      container.dataset['paused'] = 'false';
+      for (const element of [partsText, typeText, fpsText, latencyText, pauseButton]) element.style.display = 'none';
+      return;
+    }
     const { text, color } = describeState(connection);
     stateText.textContent = paused ? `paused (${text})` : text;
     dot.style.background = paused ? '#58a6ff' : color;
@@ -159,8 +176,16 @@ export function mountPlayer(container: HTMLElement, options: PlayerOptions): Pla
       connection = state;
       render();
       container.dispatchEvent(new CustomEvent('serverpush:state', { detail: state, bubbles: true }));
+      if (state.state === 'unreadable') showNative(state.reason);
     },
   });
+  /** WebKit's fetch cannot read a multipart body: let the browser show the stream itself. */
+  const showNative = (reason: string) => {
+    native = reason;
+    stage.showNative(new URL(options.stream, doc.baseURI).href);
+    render();
+    container.dispatchEvent(new CustomEvent('serverpush:state', { detail: { state: 'native', reason }, bubbles: true }));
+  };
   const start = () => {
     stream = connect();
     stream.start();
@@ -172,6 +197,7 @@ export function mountPlayer(container: HTMLElement, options: PlayerOptions): Pla
     get parts() { return parts; },
     get paused() { return paused; },
     pause() {
+      if (native !== undefined) return;
       paused = true;
       render();
     },
