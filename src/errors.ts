@@ -34,7 +34,8 @@ export type ServerPushErrorCode =
   | 'SP_ERR_SOURCE_DOWN'
   | 'SP_ERR_SOURCE_FAILED'
   | 'SP_ERR_UNKNOWN_STREAM'
-  | 'SP_ERR_CONFIG';
+  | 'SP_ERR_CONFIG'
+  | 'SP_ERR_UNKNOWN_TYPE';
 
 /** Base class of every error serverpush throws. */
 export class ServerPushError extends Error {
