@@ -7,4 +7,4 @@ export { ReceivedPart, type MultipartPart } from './part.ts';
 export { parseHeaderBlock, contentLengthOf, type PartHeaderFields } from './headers.ts';
 export { readParts, type ByteSource, type ReadPartsOptions } from './read-parts.ts';
 export { JpegSplitter, type JpegSplitterEvents } from './jpeg-splitter.ts';
-export { imageProblem } from './image-check.ts';
+export { imageCompleteness, imageProblem } from './image-check.ts';
