@@ -108,14 +108,16 @@ function compileReference(): { binary: string; gcc: string } {
 
 /** The median of the numbers (the lower one of an even count). */
 function median(values: number[]): number {
-  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
+  const sorted = values.filter((v) => !none(v)).sort((a, b) => a - b);
   return sorted.length === 0 ? Number.NaN : sorted[Math.floor((sorted.length - 1) / 2)]!;
 }
 
-const f0 = (n: number): string => (Number.isNaN(n) ? '–' : n.toFixed(0));
-const f1 = (n: number): string => (Number.isNaN(n) ? '–' : n.toFixed(1));
-const ms = (n: number): string => (Number.isNaN(n) ? '–' : n < 10 ? n.toFixed(2) : n.toFixed(1));
-const pct = (n: number): string => (Number.isNaN(n) ? '–' : `${(n * 100).toFixed(n >= 0.9995 ? 0 : 1)}`);
+// A figure that could not be measured is NaN in a run, and null once saved with --json.
+const none = (n: number | null): n is null => n === null || Number.isNaN(n);
+const f0 = (n: number): string => (none(n) ? '–' : n.toFixed(0));
+const f1 = (n: number): string => (none(n) ? '–' : n.toFixed(1));
+const ms = (n: number): string => (none(n) ? '–' : n < 10 ? n.toFixed(2) : n.toFixed(1));
+const pct = (n: number): string => (none(n) ? '–' : `${(n * 100).toFixed(n >= 0.9995 ? 0 : 1)}`);
 
 function notes(row: WatchRow): string {
   const out: string[] = [];
@@ -158,6 +160,7 @@ function renderComparison(rows: readonly WatchRow[]): string[] {
 
 function renderSection(c: WatchReportContext): string {
   const first = c.rows[0];
+  const builds = [...new Set(c.rows.map((r) => r.server))].filter((name) => name !== 'serverpush' && name !== 'reference');
   const intro = `Issue 10: \`serverpush serve --watch ${c.mode === 'file' ? 'FEED/current.jpg' : 'FEED'}\` (the built CLI) fed by a camera that renames ~20 KB JPEGs over
 FEED/current.jpg, ${[...new Set(c.rows.map((r) => r.fps))].join(' and ')} times a second, to ${first?.viewers ?? 100} viewers, beside a
 reference in the same run: \`bench/lib/watch-reference.c\` (${c.gcc}), a minimal single-threaded
@@ -167,13 +170,15 @@ poll loop, latest frame wins for a busy client), what mjpg-streamer's input_file
 ${(c.frames.meanBytes / 1000).toFixed(1)} KB each with the stamp) to \`current.jpg.tmp\` and renames it over current.jpg on a
 fixed clock; the stamp in a JPEG comment carries the frame's sequence number and the time
 (CLOCK_MONOTONIC) taken right before the rename, written into the file with one pwrite of 16 digits
-(stamp to end of rename(): p50 ${f0(median(c.rows.map((r) => r.stampToRenameUs.p50)))} µs, in a feed folder under ${c.feedRoot}${c.feedRoot === '/dev/shm' ? ', a tmpfs' : ''}). Camera and server are pinned to core ${SERVER_CORE}, the load process
+(from the stamp to the camera's return from rename(): p50 ${f0(median(c.rows.map((r) => r.stampToRenameUs.p50)))} µs, which includes the server taking the
+core as soon as the rename wakes it; the feed folder is under ${c.feedRoot}${c.feedRoot === '/dev/shm' ? ', a tmpfs' : ''}). Camera and server are pinned to core ${SERVER_CORE}, the load process
 holding the viewers (raw TCP, \`Accept: */*\` like ffmpeg; bench/lib/live-load.ts, as the live
 fan-out bench) to core ${LOAD_CORE}. Each row: the viewers connect, ${(c.warmupMs / 1000).toFixed(0)}+ s of warm-up (until every viewer has a frame), then
 ${(c.measureMs / 1000).toFixed(0)} s measured. *Delivered* is, per viewer, the versions renamed in during the window that
 reached it whole, over the versions renamed in; *latency* is from the rename to the arrival of the
 frame's last byte at a viewer, over every frame of every viewer. CPU is % of one core over the
-window (/proc/PID/stat).`;
+window (/proc/PID/stat); *others' CPU* is what the rest of this shared machine used meanwhile, which
+makes a row noisier (hence ${c.rows.length > 0 ? 'several rounds per rate, servers in alternating order, and the medians below' : 'the rounds'}).${builds.length > 0 ? ` Also run, with the same command: ${builds.join(', ')} (other serverpush builds, \`--cli NAME=PATH\`).` : ''}`;
   return `${WATCH_SECTION_TITLE}
 
 ${wrap(intro)}
