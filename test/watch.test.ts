@@ -181,9 +181,12 @@ test('--watch a file written in place, paused right after an embedded thumbnail\
   assert.equal(server.live().counters.partsRefused, 0);
 });
 
-test('every cut of a JPEG is partial and only the whole file whole (with a thumbnail, fill bytes and restart markers)', async () => {
+test('every cut of a JPEG is partial and only the whole file whole (with an embedded thumbnail and fill bytes); PNG and GIF likewise', async () => {
   const [small] = await makeJpegFrames(1, '96x72');
-  const { body } = withThumbnail(frames[2]!, small!);
+  const thumbed = withThumbnail(frames[2]!, small!);
+  // Fill bytes (FF) before the marker that follows the thumbnail's segment, as JPEG allows.
+  const body = Buffer.concat([thumbed.body.subarray(0, thumbed.thumbnailEnd), Buffer.from([0xff, 0xff]), thumbed.body.subarray(thumbed.thumbnailEnd)]);
+  assert.equal(imageProblem('image/jpeg', body), undefined);
   for (let cut = 0; cut < body.length; cut++) {
     const verdict = imageCompleteness('image/jpeg', body.subarray(0, cut));
     if (verdict !== 'partial') assert.fail(`cut at ${cut} of ${body.length}: ${verdict}`);
