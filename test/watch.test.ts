@@ -99,8 +99,10 @@ for (const mode of ['file', 'folder'] as const) {
     const server = await startCli(['--watch', mode === 'file' ? target : dir, '--port', '0']);
     t.after(() => server.stop());
     assert.ok(await eventually(async () => (await fetchText(new URL('snapshot', server.url))).status === 200, 5000));
+    const partsBefore = JSON.parse((await fetchText(new URL('status', server.url))).body).streams.default.partsIn as number;
     const run = await cameraRun(new URL('stream', server.url), { target, mode: 'rename', fps: 30, seconds: 5 });
-    t.diagnostic(`${(run.share * 100).toFixed(1)} % of ${run.written} versions`);
+    const partsAfter = JSON.parse((await fetchText(new URL('status', server.url))).body).streams.default.partsIn as number;
+    t.diagnostic(`${(run.share * 100).toFixed(1)} % of ${run.written} versions; the server took ${partsAfter - partsBefore}`);
     assert.ok(run.share >= 0.9, `${(run.share * 100).toFixed(0)} % of ${run.written} versions`);
     assert.doesNotMatch(server.stderr(), / (warn|error) /, 'nothing refused, nothing failed');
   });
@@ -209,13 +211,15 @@ test('--watch a text file rewritten in place every 20 ms: never pushed half, and
   const target = join(dir, 'status.txt');
   const text = (n: number): string => `status ${String(n).padStart(6, '0')}\n${'x'.repeat(4000)}\nend\n`;
   await writeFile(target, text(0));
-  const { server, url } = await startServer({ streams: { default: { type: 'watch', path: target, settleMs: 50 } } });
+  // A settle time far above the writer's pauses, so that a busy machine stretching them does not
+  // make a half-written version look settled.
+  const { server, url } = await startServer({ streams: { default: { type: 'watch', path: target, settleMs: 500 } } });
   t.after(() => server.close());
   assert.ok(await eventually(() => server.live().latest !== undefined, 3000));
   const viewer = await openStream(new URL('stream', url));
   t.after(() => viewer.close());
   await viewer.reader.waitFor(1, 5000);
-  // 2 s of versions 20 ms apart: never 50 ms of quiet.
+  // 2 s of versions 20 ms apart: never 500 ms of quiet.
   const began = performance.now();
   let n = 0;
   while (performance.now() - began < 2000) {
@@ -239,7 +243,8 @@ test('--watch a text file rewritten in place every 20 ms: never pushed half, and
 test('--watch a folder: an html document renamed in is pushed; one written in place in pieces only once whole', async (t) => {
   const dir = await makeFolder();
   t.after(() => removeFolder(dir));
-  const { server, url } = await startServer({ streams: { default: { type: 'watch', path: dir, settleMs: 50 } } });
+  // Pieces 20 ms apart, well within the settle time even on a busy machine.
+  const { server, url } = await startServer({ streams: { default: { type: 'watch', path: dir, settleMs: 500 } } });
   t.after(() => server.close());
   const doc = (n: number): string => `<!doctype html><p>board ${n}</p>${'<br>'.repeat(500)}</html>\n`;
   await writeFile(join(dir, '.incoming'), doc(1));
