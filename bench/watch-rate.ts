@@ -23,9 +23,9 @@
  * can see it), --write, --json PATH, --render PATH.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { FRAME_SPECS, makeFrames } from './lib/live-frames.ts';
@@ -223,17 +223,23 @@ async function main(): Promise<void> {
     return { name, kind: 'serverpush', command: [process.execPath, path] };
   });
   const rows: WatchRow[] = [];
-  for (const fps of options.fps) {
-    for (let round = 0; round < options.rounds; round++) {
-      // Alternate the order, so that neither server always runs first.
-      for (const server of round % 2 === 0 ? servers : [...servers].reverse()) {
-        if (options.quietWaitMs > 0) await waitForQuiet(options.quietWaitMs, 25, (text) => say(`  ${text}`));
-        say(`row: ${server.name}, ${fps} fps, ${options.viewers} viewers, round ${round + 1} ...`);
-        const row = await runWatchRow({ server, mode: options.mode, fps, viewers: options.viewers, files: set.files, feedRoot: options.feedRoot, warmupMs: options.warmupMs, measureMs: options.measureMs, graceMs: options.graceMs });
-        say(`  ${row.outcome}: ${row.renames} versions (${f1(row.writerFps)}/s); delivered worst ${pct(row.delivered.min)} % mean ${pct(row.delivered.mean)} %; latency p50 ${ms(row.latencyMs.p50)} p99 ${ms(row.latencyMs.p99)} max ${ms(row.latencyMs.max)} ms; CPU server ${f0(row.serverCpu)} % camera ${f0(row.writerCpu)} % load ${f0(row.loadCpu)} % others ${f0(row.otherCpu)} %${notes(row) ? `; ${notes(row)}` : ''}`);
-        rows.push(row);
+  try {
+    for (const fps of options.fps) {
+      for (let round = 0; round < options.rounds; round++) {
+        // Alternate the order, so that neither server always runs first.
+        for (const server of round % 2 === 0 ? servers : [...servers].reverse()) {
+          if (options.quietWaitMs > 0) await waitForQuiet(options.quietWaitMs, 25, (text) => say(`  ${text}`));
+          say(`row: ${server.name}, ${fps} fps, ${options.viewers} viewers, round ${round + 1} ...`);
+          const row = await runWatchRow({ server, mode: options.mode, fps, viewers: options.viewers, files: set.files, feedRoot: options.feedRoot, warmupMs: options.warmupMs, measureMs: options.measureMs, graceMs: options.graceMs });
+          say(`  ${row.outcome}: ${row.renames} versions (${f1(row.writerFps)}/s); delivered worst ${pct(row.delivered.min)} % mean ${pct(row.delivered.mean)} %; latency p50 ${ms(row.latencyMs.p50)} p99 ${ms(row.latencyMs.p99)} max ${ms(row.latencyMs.max)} ms; CPU server ${f0(row.serverCpu)} % camera ${f0(row.writerCpu)} % load ${f0(row.loadCpu)} % others ${f0(row.otherCpu)} %${notes(row) ? `; ${notes(row)}` : ''}`);
+          rows.push(row);
+        }
       }
     }
+  } finally {
+    // The compiled reference and the frames are made anew each run.
+    rmSync(dirname(binary), { recursive: true, force: true });
+    rmSync(set.dir, { recursive: true, force: true });
   }
   const quote = (arg: string) => (/^[\w./:,=@+-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", "'\\''")}'`);
   const args = process.argv.slice(2).filter((arg) => arg !== '--write');
