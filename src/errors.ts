@@ -39,7 +39,8 @@ export type ServerPushErrorCode =
   | 'SP_ERR_SHUTTING_DOWN'
   | 'SP_ERR_INTERNAL'
   | 'SP_ERR_AUTH_FAILED'
-  | 'SP_ERR_CANNOT_WRITE';
+  | 'SP_ERR_CANNOT_WRITE'
+  | 'SP_ERR_UNKNOWN_TYPE';
 
 /** Base class of every error serverpush throws. */
 export class ServerPushError extends Error {

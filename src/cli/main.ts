@@ -28,7 +28,7 @@ function describe(spec: StreamSpec | undefined): string {
   }
 }
 
-/** Exit codes: 0 done, 1 runtime failure (e.g. port in use), 2 bad usage or bad folder. */
+/** Exit codes: 0 done, 1 runtime failure (e.g. port in use), 2 bad usage or a bad folder or watched file. */
 const EXIT_RUNTIME = 1;
 const EXIT_USAGE = 2;
 
@@ -91,7 +91,7 @@ async function main(argv: readonly string[]): Promise<void> {
       ...optional('cors', command.cors),
     });
   } catch (error) {
-    if (isServerPushError(error) && ['SP_ERR_DIR_NOT_FOUND', 'SP_ERR_NOT_A_DIRECTORY', 'SP_ERR_CONFIG'].includes(error.code)) {
+    if (isServerPushError(error) && ['SP_ERR_DIR_NOT_FOUND', 'SP_ERR_NOT_A_DIRECTORY', 'SP_ERR_CONFIG', 'SP_ERR_UNKNOWN_TYPE', 'SP_ERR_NOT_A_FILE', 'SP_ERR_UNREADABLE'].includes(error.code)) {
       fail(EXIT_USAGE, `${error.message} (${error.code})`);
     }
     throw error;

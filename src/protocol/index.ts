@@ -6,4 +6,4 @@ export { MultipartParser, DEFAULT_LIMITS, type MultipartLimits } from './parser.
 export type { MultipartPart } from './part.ts';
 export { readParts, type ByteSource, type ReadPartsOptions } from './read-parts.ts';
 export { JpegSplitter, type JpegSplitterEvents } from './jpeg-splitter.ts';
-export { imageProblem } from './image-check.ts';
+export { imageCompleteness, imageProblem } from './image-check.ts';
