@@ -44,7 +44,8 @@ export type SourceState = { up: true } | { up: false; reason: string };
 export class LiveStream extends EventEmitter {
   readonly name: string;
   readonly framing: MultipartFraming;
-  readonly counters = { partsIn: 0, partsRefused: 0, duplicatesDropped: 0, viewersTotal: 0, viewersDropped: 0 };
+  /** `framesSuperseded`: whole frames a pipe source read but did not push, a newer one having come with them (latest wins). */
+  readonly counters = { partsIn: 0, partsRefused: 0, duplicatesDropped: 0, framesSuperseded: 0, viewersTotal: 0, viewersDropped: 0 };
   private latestPart: EncodedPart | undefined;
   private readonly subscribers = new Set<Subscriber>();
   private readonly options: Required<Omit<LiveStreamOptions, 'name' | 'boundary' | 'logger'>>;
