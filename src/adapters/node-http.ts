@@ -4,6 +4,7 @@ import type { TLSSocket } from 'node:tls';
 import { multipartContentType } from '../protocol/content-type.ts';
 import type { LiveSink } from '../hub/subscriber.ts';
 import type { ServerPushErrorCode } from '../errors.ts';
+import { DEFAULT_MAX_UNSENT_BYTES, limitResponseUnsentBytes } from './socket-buffer.ts';
 
 /** Answers a coded JSON error: `{"error": CODE, "message": …}`. */
 export function sendError(res: ServerResponse, status: number, code: ServerPushErrorCode, message: string, headers: Record<string, string> = {}): void {
@@ -100,12 +101,16 @@ export class NodeMultipartResponse implements LiveSink {
   /**
    * Sends the status line and headers at once (no body yet), with Nagle off. With
    * `closeDelimited` the body has no chunked coding (`Connection: close`), as for live streams:
-   * an endless stream never reuses its connection, and each batch is one plain write. Call it
-   * before any other method.
+   * an endless stream never reuses its connection, and each batch is one plain write.
+   * `maxUnsentBytes` (default {@link DEFAULT_MAX_UNSENT_BYTES}; 0 leaves the kernel's default)
+   * bounds what the kernel queues unsent for this client (TCP_NOTSENT_LOWAT, HTTP/1 over TCP only).
+   * Call it before any other method.
    */
-  start(boundary: string, options: StreamHeaderOptions & { closeDelimited?: boolean } = {}): void {
+  start(boundary: string, options: StreamHeaderOptions & { closeDelimited?: boolean; maxUnsentBytes?: number } = {}): void {
     if (options.closeDelimited) this.res.useChunkedEncodingByDefault = false;
     this.res.socket?.setNoDelay(true);
+    // issue 10: bound what the kernel queues for a client that stops reading (socket-buffer.ts).
+    limitResponseUnsentBytes(this.res, options.maxUnsentBytes ?? DEFAULT_MAX_UNSENT_BYTES);
     this.res.writeHead(200, streamHeaders(boundary, options));
     this.res.flushHeaders();
     if (options.closeDelimited && this.canWriteDirectly()) this.direct = this.res.socket!;

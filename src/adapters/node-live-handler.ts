@@ -38,7 +38,7 @@ export async function serveLiveViewer(stream: LiveStream, req: IncomingMessage, 
     counters.clients++;
     counters.clientsTotal++;
   }
-  sink.start(stream.framing.boundary, { raw, live: true, closeDelimited: true });
+  sink.start(stream.framing.boundary, { raw, live: true, closeDelimited: true, ...(stream.maxUnsentBytes !== undefined ? { maxUnsentBytes: stream.maxUnsentBytes } : {}) });
   stream.subscribe(sink, { eager: wantsEager(req.headers.accept, query), maxFps, ...(counters ? { onSent: () => { counters.partsSent++; } } : {}) });
   await new Promise<void>((resolve) => sink.signal.addEventListener('abort', () => resolve(), { once: true }));
   if (counters) counters.clients--;

@@ -31,6 +31,8 @@ Options:
   --loop                start again after the last document instead of ending
   --max-part-bytes N    skip documents and frames larger than N bytes (default 16777216)
   --stall-timeout SECS  drop a client whose socket accepts nothing for this long (default 30)
+  --max-unsent-bytes N  bytes the kernel may queue unsent for one client (TCP_NOTSENT_LOWAT;
+                        default 131072; 0 leaves the kernel's default, up to tcp_wmem's max)
   --format FMT          --stdin/--exec input: auto, mjpeg or multipart (default auto)
   --relay-idle SECS     stop pulling the relay after this long without viewers (default 30; 0 never)
   --drop-duplicates     live streams: drop a frame identical to the previous one
@@ -103,6 +105,7 @@ export function parseCommand(argv: readonly string[], defaultDir: string): Comma
         'serve-last': { type: 'boolean' },
         'max-part-bytes': { type: 'string' },
         'stall-timeout': { type: 'string' },
+        'max-unsent-bytes': { type: 'string' },
         cors: { type: 'string', multiple: true },
         quiet: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -132,6 +135,7 @@ export function parseCommand(argv: readonly string[], defaultDir: string): Comma
   const common = {
     maxPartBytes: number('max-part-bytes', values['max-part-bytes'], 16 * 1024 * 1024, (n) => Number.isSafeInteger(n) && n > 0, 'a positive integer'),
     stallTimeoutMs: number('stall-timeout', values['stall-timeout'], 30, (n) => n > 0, 'a number of seconds above 0') * 1000,
+    ...(values['max-unsent-bytes'] !== undefined ? { maxUnsentBytes: number('max-unsent-bytes', values['max-unsent-bytes'], 131072, (n) => Number.isInteger(n) && n >= 0 && n < 2 ** 31, 'an integer from 0 to 2147483647 (0: the kernel\'s default)') } : {}),
     ...(values['drop-duplicates'] ? { dropDuplicates: true } : {}),
     ...(values['serve-last'] ? { serveLastWhenDown: true } : {}),
   };

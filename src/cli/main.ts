@@ -7,6 +7,7 @@ import { createStreamLogger } from '../log.ts';
 import { isServerPushError } from '../errors.ts';
 import { runGet } from './get.ts';
 import { loadConfig } from './config.ts';
+import { unsentLimitSupport } from '../adapters/socket-buffer.ts';
 import type { StreamSpec } from '../server/stream-spec.ts';
 
 function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
@@ -76,6 +77,10 @@ async function main(argv: readonly string[]): Promise<void> {
       logger.info(`stream ${name}: ${describe((command.config ? undefined : command.streams[name]))}at ${url}${path}`);
     }
     logger.info(`serving at ${url} (status: ${url}status)`);
+    const unsent = unsentLimitSupport();
+    if (!unsent.supported) {
+      logger.info(`note: cannot bound what the kernel queues for a client that stops reading: ${unsent.reason}; set \`sysctl net.ipv4.tcp_notsent_lowat=131072\` on the host instead (README, Known limits)`);
+    }
   } catch (error) {
     if (isServerPushError(error)) fail(EXIT_RUNTIME, `${error.message} (${error.code})`);
     throw error;

@@ -22,6 +22,11 @@ export interface LiveStreamOptions {
   stallTimeoutMs?: number;
   /** While the source is down, new viewers get the last part instead of 503. @default false */
   serveLastWhenDown?: boolean;
+  /**
+   * Bytes the kernel may queue unsent for one viewer's socket (TCP_NOTSENT_LOWAT), applied by the
+   * Node adapter; 0 leaves the kernel's default. @default 131072 (128 KiB)
+   */
+  maxUnsentBytes?: number;
   logger?: Logger;
 }
 
@@ -48,7 +53,9 @@ export class LiveStream extends EventEmitter {
   readonly counters = { partsIn: 0, partsRefused: 0, duplicatesDropped: 0, framesSuperseded: 0, viewersTotal: 0, viewersDropped: 0 };
   private latestPart: EncodedPart | undefined;
   private readonly subscribers = new Set<Subscriber>();
-  private readonly options: Required<Omit<LiveStreamOptions, 'name' | 'boundary' | 'logger'>>;
+  private readonly options: Required<Omit<LiveStreamOptions, 'name' | 'boundary' | 'logger' | 'maxUnsentBytes'>>;
+  /** See {@link LiveStreamOptions.maxUnsentBytes}; undefined: the adapter's default. */
+  readonly maxUnsentBytes: number | undefined;
   private readonly logger: Logger;
   private state: SourceState = { up: true };
   private seq = 0;
@@ -58,6 +65,7 @@ export class LiveStream extends EventEmitter {
     this.name = options.name ?? 'default';
     this.framing = new MultipartFraming(options.boundary ?? createBoundary());
     this.logger = options.logger ?? silentLogger;
+    this.maxUnsentBytes = options.maxUnsentBytes;
     this.options = {
       maxPartBytes: options.maxPartBytes ?? 16 * 1024 * 1024,
       dropDuplicates: options.dropDuplicates ?? false,

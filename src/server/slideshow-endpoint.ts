@@ -12,6 +12,8 @@ export interface SlideshowEndpointOptions {
   intervalMs: number;
   loop: boolean;
   stallTimeoutMs: number;
+  /** See NodeMultipartResponse.start(). */
+  maxUnsentBytes?: number;
 }
 
 /** A folder played to each client on its own clock: the original design. */
@@ -49,7 +51,7 @@ export class SlideshowEndpoint implements Endpoint {
     counters.clients++;
     counters.clientsTotal++;
     sink.signal.addEventListener('abort', () => { counters.clients--; }, { once: true });
-    sink.start(this.framing.boundary, { raw });
+    sink.start(this.framing.boundary, { raw, ...(this.options.maxUnsentBytes !== undefined ? { maxUnsentBytes: this.options.maxUnsentBytes } : {}) });
     const played = playSlideshow(this.catalog, this.framing, sink, first, {
       intervalMs: this.options.intervalMs,
       loop: this.options.loop,

@@ -1,0 +1,93 @@
+import { createRequire } from 'node:module';
+import { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+
+/**
+ * What the kernel may keep queued, not yet sent, for one viewer's socket, by default: 128 KiB
+ * (TCP_NOTSENT_LOWAT). A viewer that stops reading then costs the server's kernel about that much
+ * instead of `net.ipv4.tcp_wmem`'s maximum (4 MiB here), and it is seen as busy (and skipped)
+ * after ~128 KiB instead of after megabytes, which the kernel would first have had to allocate
+ * while every other viewer waited (decision 0011).
+ */
+export const DEFAULT_MAX_UNSENT_BYTES = 128 * 1024;
+
+interface SocketOptionsAddon {
+  set(fd: number, level: number, name: number, value: number): void;
+  get(fd: number, level: number, name: number): number;
+  constants: { SOL_SOCKET: number; SO_SNDBUF: number; IPPROTO_TCP: number; TCP_NOTSENT_LOWAT?: number };
+}
+
+let addon: SocketOptionsAddon | null | undefined;
+let unavailable = '';
+
+/**
+ * The native helper (native/socket-options.c, built by node-gyp at install), or null when it
+ * was not built or cannot be loaded here; `unavailable` then says why.
+ */
+function load(): SocketOptionsAddon | null {
+  if (addon !== undefined) return addon;
+  try {
+    addon = createRequire(import.meta.url)('../../build/Release/socket_options.node') as SocketOptionsAddon;
+    if (addon.constants.TCP_NOTSENT_LOWAT === undefined) {
+      unavailable = 'this system has no TCP_NOTSENT_LOWAT';
+      addon = null;
+    }
+  } catch (error) {
+    unavailable = `the socket options helper is not built (${(error as Error).message.split('\n')[0]}); \`npm rebuild serverpush\` builds it`;
+    addon = null;
+  }
+  return addon;
+}
+
+/**
+ * Whether serverpush can bound a socket's unsent bytes here, and if not, why (to log once at
+ * start, with the host-wide alternative: `sysctl net.ipv4.tcp_notsent_lowat=131072`).
+ */
+export function unsentLimitSupport(): { supported: true } | { supported: false; reason: string } {
+  return load() ? { supported: true } : { supported: false, reason: unavailable };
+}
+
+/** The file descriptor of a plain TCP socket (not TLS, not a stream of an HTTP/2 session). */
+function fdOf(socket: Socket): number | undefined {
+  const fd = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
+
+/**
+ * Sets TCP_NOTSENT_LOWAT on `socket`: the kernel accepts new bytes only while fewer than `bytes`
+ * are queued and not yet sent, so a peer that stops reading holds at most about `bytes` (plus one
+ * segment being queued) of the server's kernel memory, and a write to it is refused (its viewer is
+ * busy) from then on. Bytes in flight to a peer that reads are not limited, so a healthy viewer's
+ * throughput is not. Returns false, changing nothing, when `bytes` is 0, the socket has no file
+ * descriptor of its own (TLS, HTTP/2) or the helper is missing (see unsentLimitSupport()).
+ */
+export function limitUnsentBytes(socket: Socket | null | undefined, bytes: number): boolean {
+  if (!socket || !(bytes > 0) || socket.destroyed) return false;
+  const fd = fdOf(socket);
+  const native = load();
+  if (fd === undefined || !native) return false;
+  try {
+    native.set(fd, native.constants.IPPROTO_TCP, native.constants.TCP_NOTSENT_LOWAT!, Math.min(bytes, 2 ** 31 - 1));
+    return true;
+  } catch {
+    // Not a TCP socket after all (a UNIX socket): nothing to bound.
+    return false;
+  }
+}
+
+/** {@link limitUnsentBytes} for the socket of an HTTP/1 response (an HTTP/2 one shares its session's). */
+export function limitResponseUnsentBytes(res: unknown, bytes: number): boolean {
+  return res instanceof ServerResponse && limitUnsentBytes(res.socket, bytes);
+}
+
+/** A socket's TCP_NOTSENT_LOWAT, or undefined when it cannot be read (no helper, no fd). */
+export function unsentLimitOf(socket: Socket): number | undefined {
+  const fd = fdOf(socket);
+  const native = load();
+  if (fd === undefined || !native) return undefined;
+  try {
+    return native.get(fd, native.constants.IPPROTO_TCP, native.constants.TCP_NOTSENT_LOWAT!);
+  } catch {
+    return undefined;
+  }
+}
