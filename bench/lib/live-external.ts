@@ -83,23 +83,34 @@ export function externalHarnessMain(start: (setup: ExternalSetup) => Promise<Ext
   const dir = mkdtempSync(join(tmpdir(), 'serverpush-bench-ext-'));
   const logFile = join(dir, 'pushes.log');
   let server: ExternalServer | undefined;
-  const killGroup = (): void => {
+  const signalGroup = (signal: NodeJS.Signals): void => {
     if (server?.child.pid === undefined) return;
     try {
-      process.kill(-server.child.pid, 'SIGKILL');
+      process.kill(-server.child.pid, signal);
     } catch {
       // already gone
     }
   };
-  const leave = (code: number): never => {
-    killGroup();
-    rmSync(dir, { recursive: true, force: true });
+  let leaving = false;
+  // SIGTERM first, so that a Node server writes its --cpu-prof profile; SIGKILL after 5 s.
+  const leave = async (code: number): Promise<never> => {
+    if (!leaving) {
+      leaving = true;
+      const child = server?.child;
+      if (child && child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        signalGroup('SIGTERM');
+        await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000))]);
+      }
+      signalGroup('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
     process.exit(code);
   };
-  process.on('disconnect', () => leave(0));
+  process.on('disconnect', () => void leave(0));
   process.on('message', (message: HarnessCommand) => {
     if (message.type === 'report') send(readPushes(logFile));
-    else if (message.type === 'exit') leave(0);
+    else if (message.type === 'exit') void leave(0);
   });
   const run = async (): Promise<void> => {
     if (!values.frames) throw new Error('--frames is required');
@@ -126,7 +137,7 @@ export function externalHarnessMain(start: (setup: ExternalSetup) => Promise<Ext
   };
   run().catch((error: unknown) => {
     process.stderr.write(`harness: ${(error as Error).stack ?? String(error)}\n`);
-    send({ type: 'error', message: (error as Error).stack ?? String(error) }, () => leave(1));
+    send({ type: 'error', message: (error as Error).stack ?? String(error) }, () => void leave(1));
   });
 }
 

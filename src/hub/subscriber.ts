@@ -56,6 +56,8 @@ export class Subscriber {
   private lastSentAt = -Infinity;
   private fpsTimer: ReturnType<typeof setTimeout> | undefined;
   private stallTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The sink's signal has aborted (the viewer went away). */
+  private aborted = false;
 
   constructor(sink: LiveSink, framing: MultipartFraming, options: SubscriberOptions) {
     this.sink = sink;
@@ -65,11 +67,13 @@ export class Subscriber {
       this.busy = false;
       this.flush();
     });
-    sink.signal.addEventListener('abort', () => this.release(), { once: true });
+    this.aborted = sink.signal.aborted;
+    sink.signal.addEventListener('abort', () => { this.aborted = true; this.release(); }, { once: true });
   }
 
   get closed(): boolean {
-    return this.ended || this.sink.signal.aborted;
+    // issue 10: a flag, not signal.aborted (a checked getter): read twice per viewer per part.
+    return this.ended || this.aborted;
   }
 
   /** A new part of the stream: send it now, or keep it as the one pending. */
