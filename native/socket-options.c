@@ -5,6 +5,7 @@
  *
  *   set(fd, level, name, value) -> undefined   (throws an Error with .code = errno name)
  *   get(fd, level, name) -> number
+ *   send(fd, bytes) -> bytes the kernel took, or -errno (EAGAIN: none); never blocks, no SIGPIPE
  *   constants: { SOL_SOCKET, SO_SNDBUF, IPPROTO_TCP, TCP_NOTSENT_LOWAT? }
  */
 #include <errno.h>
@@ -55,6 +56,29 @@ static napi_value get(napi_env env, napi_callback_info info) {
   return result;
 }
 
+static napi_value send_bytes(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t fd;
+  void *data;
+  size_t length;
+  napi_typedarray_type type;
+  napi_value buffer;
+  size_t offset;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2
+      || napi_get_value_int32(env, argv[0], &fd) != napi_ok
+      || napi_get_typedarray_info(env, argv[1], &type, &length, &data, &buffer, &offset) != napi_ok || type != napi_uint8_array) {
+    napi_throw_type_error(env, NULL, "send(fd, Uint8Array)");
+    return NULL;
+  }
+  ssize_t n;
+  do n = send(fd, data, length, MSG_DONTWAIT | MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  napi_value result;
+  napi_create_int32(env, n < 0 ? -errno : (int32_t)n, &result);
+  return result;
+}
+
 static void constant(napi_env env, napi_value object, const char *name, int value) {
   napi_value v;
   napi_create_int32(env, value, &v);
@@ -67,10 +91,13 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "set", fn);
   napi_create_function(env, "get", NAPI_AUTO_LENGTH, get, NULL, &fn);
   napi_set_named_property(env, exports, "get", fn);
+  napi_create_function(env, "send", NAPI_AUTO_LENGTH, send_bytes, NULL, &fn);
+  napi_set_named_property(env, exports, "send", fn);
   napi_create_object(env, &constants);
   constant(env, constants, "SOL_SOCKET", SOL_SOCKET);
   constant(env, constants, "SO_SNDBUF", SO_SNDBUF);
   constant(env, constants, "IPPROTO_TCP", IPPROTO_TCP);
+  constant(env, constants, "EAGAIN", EAGAIN);
 #ifdef TCP_NOTSENT_LOWAT
   constant(env, constants, "TCP_NOTSENT_LOWAT", TCP_NOTSENT_LOWAT);
 #endif

@@ -5,6 +5,7 @@ import { multipartContentType } from '../protocol/content-type.ts';
 import type { LiveSink } from '../hub/subscriber.ts';
 import type { ServerPushErrorCode } from '../errors.ts';
 import { DEFAULT_MAX_UNSENT_BYTES, limitResponseUnsentBytes } from './socket-buffer.ts';
+import { sendDirect } from './direct-send.ts';
 
 /** Answers a coded JSON error: `{"error": CODE, "message": …}`. */
 export function sendError(res: ServerResponse, status: number, code: ServerPushErrorCode, message: string, headers: Record<string, string> = {}): void {
@@ -142,7 +143,8 @@ export class NodeMultipartResponse implements LiveSink {
     if (out.destroyed) return true;
     let ok = true;
     if (chunks.length === 1) {
-      ok = out.write(chunks[0]!);
+      // issue 10: one send() straight to the socket when nothing is queued (direct-send.ts).
+      ok = (this.direct && sendDirect(this.direct, chunks[0]!)) ?? out.write(chunks[0]!);
       this.counter.bytesSent += chunks[0]!.length;
     } else {
       out.cork();

@@ -11,10 +11,12 @@ import type { Socket } from 'node:net';
  */
 export const DEFAULT_MAX_UNSENT_BYTES = 128 * 1024;
 
-interface SocketOptionsAddon {
+export interface SocketOptionsAddon {
   set(fd: number, level: number, name: number, value: number): void;
   get(fd: number, level: number, name: number): number;
-  constants: { SOL_SOCKET: number; SO_SNDBUF: number; IPPROTO_TCP: number; TCP_NOTSENT_LOWAT?: number };
+  /** A non-blocking send(): the bytes the kernel took, or -errno (-EAGAIN: none). */
+  send(fd: number, bytes: Uint8Array): number;
+  constants: { SOL_SOCKET: number; SO_SNDBUF: number; IPPROTO_TCP: number; EAGAIN: number; TCP_NOTSENT_LOWAT?: number };
 }
 
 let addon: SocketOptionsAddon | null | undefined;
@@ -24,7 +26,7 @@ let unavailable = '';
  * The native helper (native/socket-options.c, built by node-gyp at install), or null when it
  * was not built or cannot be loaded here; `unavailable` then says why.
  */
-function load(): SocketOptionsAddon | null {
+export function load(): SocketOptionsAddon | null {
   if (addon !== undefined) return addon;
   try {
     addon = createRequire(import.meta.url)('../../build/Release/socket_options.node') as SocketOptionsAddon;
@@ -48,7 +50,7 @@ export function unsentLimitSupport(): { supported: true } | { supported: false; 
 }
 
 /** The file descriptor of a plain TCP socket (not TLS, not a stream of an HTTP/2 session). */
-function fdOf(socket: Socket): number | undefined {
+export function fdOf(socket: Socket): number | undefined {
   const fd = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
   return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
