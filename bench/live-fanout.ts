@@ -35,7 +35,8 @@
  *   npm run build && npm run bench:live -- --stress [--write]
  * Options: --rounds N (3), --stress-servers LIST (serverpush,reference), --stress-rows LIST
  * (stall,10k), --server-cpu N (0) and --load-cpu N (1): taskset CPUs of the server with its
- * frame generator, and of the load processes. Needs gcc and taskset, and for the 10k row
+ * frame generator, and of the load processes; --nice N (none): renice them all (e.g. -10, as
+ * root, on a machine shared with other work). Needs gcc and taskset, and for the 10k row
  * `ulimit -n` above 11,000.
  */
 import { spawnSync } from 'node:child_process';
@@ -98,6 +99,7 @@ function parse(argv: string[]) {
       'stress-rows': { type: 'string', default: STRESS_ROWS.map((row) => row.key).join(',') },
       'server-cpu': { type: 'string', default: '0' },
       'load-cpu': { type: 'string', default: '1' },
+      nice: { type: 'string' },
     },
   });
   const stressServers = list('stress-servers', values['stress-servers']).map((s) => {
@@ -165,6 +167,7 @@ function parse(argv: string[]) {
     stressRows,
     serverCpu: values['server-cpu'],
     loadCpu: values['load-cpu'],
+    nice: values.nice === undefined ? undefined : Number(values.nice),
   };
 }
 
@@ -344,7 +347,7 @@ async function stress(options: ReturnType<typeof parse>): Promise<void> {
           if (row.stalledShare === 0 && server.includes('-')) continue;
           if (options.quietWaitMs > 0) await waitForQuiet(options.quietWaitMs, 25, (text) => say(`  ${text}`));
           say(`stress row ${row.key}, round ${round}: ${server} ...`);
-          const result = await runRow(stressOptions(row, server, set.files, set.meanBytes, options.serverCpu, options.loadCpu, Math.min(options.procs, row.viewers)));
+          const result = await runRow(stressOptions(row, server, set.files, set.meanBytes, options.serverCpu, options.loadCpu, Math.min(options.procs, row.viewers), options.nice));
           if ('EMFILE' in result.errors) throw new Error('EMFILE: too many open files; raise `ulimit -n` and run again');
           say(`  ${result.outcome}: frames got min ${(result.share.min * 100).toFixed(1)} %; latency p50 ${result.latencyMs.p50.toFixed(1)} p99 ${result.latencyMs.p99.toFixed(1)} max ${result.latencyMs.max.toFixed(1)} ms; server CPU ${result.serverCpu.mean.toFixed(0)} %, RSS peak ${result.rssMiB.peak.toFixed(0)} MiB; stalled skmem ${result.stalledSkmem ? `${result.stalledSkmem.meanKiB.toFixed(0)}/${result.stalledSkmem.maxKiB.toFixed(0)} KiB` : '–'}; others ${result.otherCpu.toFixed(0)} %`);
           runs.push({ row: row.key, round, result });
@@ -363,6 +366,7 @@ async function stress(options: ReturnType<typeof parse>): Promise<void> {
     date: new Date().toISOString().slice(0, 10),
     serverCpu: options.serverCpu,
     loadCpu: options.loadCpu,
+    ...(options.nice !== undefined ? { nice: options.nice } : {}),
     rounds: options.rounds,
     servers: options.stressServers,
     frames: { meanBytes: set.meanBytes, origin: set.origin },

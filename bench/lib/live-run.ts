@@ -58,6 +58,12 @@ export interface RowOptions {
    * until a server drops them), not a steady state after.
    */
   stallAtWindow?: boolean;
+  /**
+   * Nice value for the server (its whole process group, source included) and the load processes,
+   * e.g. -10: on a machine shared with other work, both servers of a comparison then get their
+   * CPU first (root only).
+   */
+  nice?: number;
 }
 
 export interface RowResult {
@@ -169,6 +175,10 @@ export async function runRow(options: RowOptions): Promise<RowResult> {
     for (let p = 0; p < options.procs; p++) loads.push(startWorker<LiveLoadReport, LiveLoadCommand>(new URL('./live-load.ts', import.meta.url), [], [], 'the child'));
     for (const load of loads) await load.next('ready', 20_000);
     if (options.loadCpus !== undefined) for (const load of loads) pin(load.child.pid!, options.loadCpus);
+    if (options.nice !== undefined) {
+      renice(options.nice, serverGroup !== undefined ? ['-g', String(serverGroup)] : ['-p', String(pid)]);
+      for (const load of loads) renice(options.nice, ['-p', String(load.child.pid!)]);
+    }
     const loadSamplers = loads.map((load) => new ProcSampler(load.child.pid!, 500));
     await sleep(300);
     const rssStart = sampler.take()?.rssKiB ?? 0;
@@ -360,6 +370,12 @@ function killGroup(group: number | undefined): void {
   } catch {
     // already gone
   }
+}
+
+/** `renice -n NICE` a process (`-p PID`) or a process group (`-g PGID`). */
+function renice(nice: number, target: string[]): void {
+  const run = spawnSync('renice', ['-n', String(nice), ...target], { encoding: 'utf8' });
+  if (run.error || run.status !== 0) throw new Error(`renice ${nice} ${target.join(' ')} failed: ${run.error?.message ?? run.stderr}`);
 }
 
 /** Moves a process (all its threads) to `cpus` (`taskset -a -p -c`). */

@@ -50,6 +50,8 @@ export interface StressContext {
   date: string;
   serverCpu: string;
   loadCpu: string;
+  /** Nice value of the servers and the load processes, if set. */
+  nice?: number;
   rounds: number;
   servers: string[];
   frames: { meanBytes: number; origin: string };
@@ -59,7 +61,7 @@ export interface StressContext {
 }
 
 /** RowOptions of one stress run (without the frame files and the server). */
-export function stressOptions(row: StressRow, server: string, files: string[], meanFrameBytes: number, serverCpu: string, loadCpu: string, procs: number): RowOptions {
+export function stressOptions(row: StressRow, server: string, files: string[], meanFrameBytes: number, serverCpu: string, loadCpu: string, procs: number, nice?: number): RowOptions {
   const spec = STRESS_SERVERS[server]!;
   return {
     server,
@@ -81,6 +83,7 @@ export function stressOptions(row: StressRow, server: string, files: string[], m
     harnessArgs: ['--cpu', serverCpu, ...spec.args],
     loadCpus: loadCpu,
     stallAtWindow: true,
+    ...(nice !== undefined ? { nice } : {}),
   };
 }
 
@@ -169,7 +172,7 @@ to its standard output on a fixed clock with blocking writes, as \`ffmpeg -f mjp
 through \`serverpush serve --exec GENERATOR\` (the built CLI), the reference through a shell pipe
 (\`GENERATOR | reference-server\`). A frame's latency runs from the generator's write to the moment a
 viewer had its last byte, so time spent in the pipe counts. The server and its generator run on CPU
-${context.serverCpu}, the load processes (raw TCP viewers, as in the rows above) on CPU ${context.loadCpu} (taskset).
+${context.serverCpu}, the load processes (raw TCP viewers, as in the rows above) on CPU ${context.loadCpu} (taskset)${context.nice !== undefined ? `, all of them at nice ${context.nice} so that other work on this shared machine does not decide the comparison` : ''}.
 
 The reference is bench/reference-server.c, compiled with gcc -O2 for the run: one thread, epoll, non-blocking
 sockets, each frame encoded once and written with one send() per viewer; a viewer whose socket took
