@@ -107,3 +107,39 @@ test('healthy viewers keep getting every frame while others stall', { timeout: 6
   const skipped = [...(live as unknown as { subscribers: Set<{ partsSkipped: number }> }).subscribers].filter((s) => s.partsSkipped > 0).length;
   assert.ok(skipped >= 10, `the 10 stalled viewers skip frames (${skipped} subscribers skipped some)`);
 });
+
+test('a viewer that reads in small, slow bites gets whole parts in order (sends the kernel takes in part are finished through Node)', { timeout: 60_000 }, async (t) => {
+  const { server, url } = await startServer({ streams: { default: { type: 'push' } } });
+  t.after(() => server.close(0));
+  const live = server.live();
+  let n = 0;
+  live.push(part(n));
+  // A small receive buffer and 4 KiB reads every 2 ms: most 20 KB sends are taken only in part.
+  const socket = connect({ port: Number(url.port), host: url.hostname, onread: { buffer: Buffer.alloc(4096), callback: (bytes: number, buffer: Uint8Array) => { received.push(Buffer.from(buffer.subarray(0, bytes))); return true; } } });
+  const received: Buffer[] = [];
+  t.after(() => socket.destroy());
+  socket.write('GET /stream HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n');
+  const nibbler = setInterval(() => { socket.pause(); setTimeout(() => socket.resume(), 1); }, 2);
+  t.after(() => clearInterval(nibbler));
+  for (let i = 0; i < 100; i++) {
+    n++;
+    live.push(part(n));
+    await sleep(5);
+  }
+  await sleep(500);
+  clearInterval(nibbler);
+  socket.resume();
+  await sleep(300);
+  const all = Buffer.concat(received);
+  const headEnd = all.indexOf('\r\n\r\n');
+  const boundary = /boundary=(\S+)/.exec(all.subarray(0, headEnd).toString('latin1'))![1]!;
+  const { StrictMultipartReader } = await import('./helpers/multipart-reader.ts');
+  const reader = new StrictMultipartReader(boundary);
+  reader.push(all.subarray(headEnd + 4)); // throws on any framing error
+  const numbers = reader.parts.map((p) => numberOf(p.body));
+  assert.ok(numbers.length >= 2, `parts received: ${numbers.length}`);
+  assert.ok(reader.parts.every((p) => p.body.equals(part(numberOf(p.body)).body)), 'every body whole and intact');
+  assert.deepEqual([...numbers].sort((a, b) => a - b), numbers, `in order: ${numbers.join(',')}`);
+  assert.equal(new Set(numbers).size, numbers.length, 'no part twice');
+  assert.equal(numbers.at(-1), n, 'the newest part last');
+});
