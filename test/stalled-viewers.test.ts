@@ -143,3 +143,17 @@ test('a viewer that reads in small, slow bites gets whole parts in order (sends 
   assert.equal(new Set(numbers).size, numbers.length, 'no part twice');
   assert.equal(numbers.at(-1), n, 'the newest part last');
 });
+
+test('without the native helper the server still streams, and says at start that it cannot bound stalled clients', { timeout: 30_000 }, async (t) => {
+  const { startCli } = await import('./helpers/cli.ts');
+  const { EXAMPLES } = await import('./helpers/server.ts');
+  const without = await startCli(['--port', '0', '--interval', '0.2', EXAMPLES], { prefix: ['env', 'SERVERPUSH_NO_NATIVE=1'] });
+  t.after(() => without.stop());
+  const viewer = await openStream(new URL('stream', without.url));
+  t.after(() => viewer.close());
+  await viewer.reader.waitFor(2, 5000);
+  assert.match(without.stderr(), /info note: cannot bound what the kernel queues for a client that stops reading: SERVERPUSH_NO_NATIVE is set; set `sysctl net\.ipv4\.tcp_notsent_lowat=131072` on the host instead/);
+  const withHelper = await startCli(['--port', '0', EXAMPLES]);
+  t.after(() => withHelper.stop());
+  assert.doesNotMatch(withHelper.stderr(), /note: cannot bound/);
+});

@@ -24,10 +24,15 @@ let unavailable = '';
 
 /**
  * The native helper (native/socket-options.c, built by node-gyp at install), or null when it
- * was not built or cannot be loaded here; `unavailable` then says why.
+ * was not built, cannot be loaded here or is turned off (`SERVERPUSH_NO_NATIVE=1` in the
+ * environment); `unavailable` then says why.
  */
 export function load(): SocketOptionsAddon | null {
   if (addon !== undefined) return addon;
+  if (process.env['SERVERPUSH_NO_NATIVE']) {
+    unavailable = 'SERVERPUSH_NO_NATIVE is set';
+    return (addon = null);
+  }
   try {
     addon = createRequire(import.meta.url)('../../build/Release/socket_options.node') as SocketOptionsAddon;
     if (addon.constants.TCP_NOTSENT_LOWAT === undefined) {
