@@ -134,6 +134,25 @@ test('--stdin (a readable): frames written faster than they are pushed yield the
   assert.ok(await eventually(() => !stream.source.up), 'then the source is down');
 });
 
+test('ReadableSource over any async iterable: frames it yields together yield the newest, and the last one before the end is pushed', async () => {
+  const { LiveStream } = await import('../src/hub/live-stream.ts');
+  const { ReadableSource } = await import('../src/sources/pipe.ts');
+  const stream = new LiveStream();
+  const pushed: number[] = [];
+  stream.on('part', (p: { body: Uint8Array }) => pushed.push(numberOf(p.body)));
+  async function* frames() {
+    for (let n = 1; n <= 20; n++) yield numbered(n);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    yield numbered(21);
+  }
+  const source = new ReadableSource(frames());
+  source.start(stream);
+  await source.stop();
+  assert.deepEqual(pushed, [20, 21]);
+  assert.equal(stream.counters.framesSuperseded, 19);
+  assert.equal(stream.source.up, false);
+});
+
 test('ffmpeg reads a live stream: every frame decodes', async (t) => {
   const { server, url } = await startServer({ streams: { default: { type: 'exec', command: FFMPEG_LIVE('mjpeg') } } });
   t.after(() => server.close());
