@@ -4,7 +4,8 @@
  * from standard input, non-blocking, keeping only the newest whole frame of each read burst, and
  * writes each new frame, encoded once as a multipart part, to every viewer with one non-blocking
  * send(); a viewer whose socket took only part of a frame is busy and skips frames until epoll says
- * it has taken the rest. One thread, one epoll set, level-triggered. No HTTP parsing beyond
+ * it has taken the rest, and then gets the newest frame if it has not had it (serverpush's policy:
+ * latest wins, at most one frame pending). One thread, one epoll set, level-triggered. No HTTP parsing beyond
  * waiting for the request's first bytes. The frame length comes from the stamp.
  *
  *   reference-server PORT_FILE [NOTSENT_LOWAT]   (stdin: the frames; writes `PORT PID` to PORT_FILE)
@@ -28,8 +29,8 @@
 #define STAMP_AT 6      /* SOI, COM marker, COM length */
 #define STAMP_BYTES 44  /* "sp-ts:" 16 digits ":" 10 digits ":" 10 digits */
 
-typedef struct { int refs; size_t len; char bytes[]; } Part;
-typedef struct { int open, started, busy; Part *part; size_t off; } Viewer;
+typedef struct { int refs; unsigned long seq; size_t len; char bytes[]; } Part;
+typedef struct { int open, started, busy; Part *part; size_t off; unsigned long sent; } Viewer;
 
 static Viewer viewers[MAX_FD];
 static int fds[MAX_FD], nfds;
@@ -39,6 +40,7 @@ static const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-r
                            "Cache-Control: no-cache\r\nConnection: close\r\n\r\n";
 
 static void release(Part *p) { if (p && --p->refs == 0) free(p); }
+static void offer(int fd, Part *p);
 
 static void drop(int fd) {
   Viewer *v = &viewers[fd];
@@ -69,8 +71,11 @@ static void flush(int fd) {
   }
   release(v->part);
   v->part = NULL;
-  if (v->busy) watch(fd, EPOLLIN);
-  v->busy = 0;
+  if (v->busy) {
+    watch(fd, EPOLLIN);
+    v->busy = 0;
+    if (latest && latest->seq != v->sent) offer(fd, latest);
+  }
 }
 
 static void offer(int fd, Part *p) {
@@ -79,6 +84,7 @@ static void offer(int fd, Part *p) {
   p->refs++;
   v->part = p;
   v->off = 0;
+  v->sent = p->seq;
   flush(fd);
 }
 
@@ -86,7 +92,9 @@ static Part *encode(const char *jpeg, size_t len) {
   char hdr[128];
   int h = snprintf(hdr, sizeof hdr, "--ref\r\nContent-Type: image/jpeg\r\nContent-Length: %zu\r\n\r\n", len);
   Part *p = malloc(sizeof *p + (size_t)h + len + 2);
+  static unsigned long seq;
   p->refs = 1;
+  p->seq = ++seq;
   memcpy(p->bytes, hdr, (size_t)h);
   memcpy(p->bytes + h, jpeg, len);
   memcpy(p->bytes + h + len, "\r\n", 2);
