@@ -182,7 +182,10 @@ Servers: ${context.servers.map((s) => `*${s}*: ${STRESS_SERVERS[s]?.about ?? s}`
 Each row is run ${context.rounds} times, the servers taking turns; ratios are serverpush ÷ reference within
 one round, then the median over the rounds. *Kernel send queue* is skmem \`w\` of the server's socket
 to each stalled viewer (\`ss -tm\`) at the end of the window. *Generator write p99*: how long the
-generator's blocking write took (a full pipe means the server read late).`;
+generator's blocking write took (a full pipe means the server read late). *Others' CPU* is what the
+rest of the machine used during the window, in % of one core: on a machine shared with other work
+a round in which it ran high can show any server's p99 several times higher than in the next
+round, which is why each figure is a median of rounds and each ratio is taken within a round.`;
   return `${STRESS_SECTION_TITLE}
 
 ${wrap(intro)}
