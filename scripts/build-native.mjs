@@ -2,7 +2,7 @@
 // install (`npm ci`, `npm install`). It needs a C compiler and Node's headers; when it cannot be
 // built, serverpush works without it and this script says so instead of failing the install:
 // the kernel then bounds what a stalled viewer's socket may hold only by net.ipv4.tcp_wmem
-// (README, Known limits). SERVERPUSH_SKIP_NATIVE=1 skips the build.
+// (README: Clients that stop reading). SERVERPUSH_SKIP_NATIVE=1 skips the build.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -45,6 +45,6 @@ if (process.env.SERVERPUSH_SKIP_NATIVE) {
     const why = run.error ? run.error.message : (run.stderr || run.stdout).trim().split('\n').slice(-3).join(' | ');
     note(`could not build the socket options helper (${why}).`);
     note('serverpush works without it, but cannot bound the kernel memory of a viewer that stops reading;');
-    note('set `sysctl net.ipv4.tcp_notsent_lowat=131072` on the host instead (README, Known limits).');
+    note('set `sysctl net.ipv4.tcp_notsent_lowat=131072` on the host instead (README: Clients that stop reading).');
   }
 }

@@ -79,7 +79,7 @@ async function main(argv: readonly string[]): Promise<void> {
     logger.info(`serving at ${url} (status: ${url}status)`);
     const unsent = unsentLimitSupport();
     if (!unsent.supported) {
-      logger.info(`note: cannot bound what the kernel queues for a client that stops reading: ${unsent.reason}; set \`sysctl net.ipv4.tcp_notsent_lowat=131072\` on the host instead (README, Known limits)`);
+      logger.info(`note: cannot bound what the kernel queues for a client that stops reading: ${unsent.reason}; set \`sysctl net.ipv4.tcp_notsent_lowat=131072\` on the host instead (README: Clients that stop reading)`);
     }
   } catch (error) {
     if (isServerPushError(error)) fail(EXIT_RUNTIME, `${error.message} (${error.code})`);
