@@ -30,6 +30,14 @@
  * viewer has its stream, up to S s; --harness NAME=PATH (repeatable: one more server, from a
  * harness script like bench/lib/live-server-serverpush.ts, e.g. a patched build),
  * --write, --json PATH (save the figures), --render PATH (print or --write a saved run).
+ *
+ * Stress rows (issue 10; bench/lib/live-stress.ts), instead of the above:
+ *   npm run build && npm run bench:live -- --stress [--write]
+ * Options: --rounds N (3), --stress-servers LIST (serverpush,reference), --stress-rows LIST
+ * (stall,10k), --server-cpu N (0) and --load-cpu N (1): taskset CPUs of the server with its
+ * frame generator, and of the load processes; --nice N (none): renice them all (e.g. -10, as
+ * root, on a machine shared with other work). Needs gcc and taskset, and for the 10k row
+ * `ulimit -n` above 11,000.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -46,6 +54,7 @@ import { children } from './lib/server-process.ts';
 import { positive, runBench, warnIfStaleBuild } from './lib/cli.ts';
 import { waitForQuiet } from './lib/machine.ts';
 import { summarizeProfile } from './lib/cpu-profile.ts';
+import { renderStressSection, STRESS_ROWS, STRESS_SECTION_TITLE, STRESS_SERVERS, stressOptions, type StressContext } from './lib/live-stress.ts';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 
@@ -84,7 +93,23 @@ function parse(argv: string[]) {
       write: { type: 'boolean', default: false },
       json: { type: 'string' },
       render: { type: 'string' },
+      stress: { type: 'boolean', default: false },
+      rounds: { type: 'string', default: '3' },
+      'stress-servers': { type: 'string', default: 'serverpush,reference' },
+      'stress-rows': { type: 'string', default: STRESS_ROWS.map((row) => row.key).join(',') },
+      'server-cpu': { type: 'string', default: '0' },
+      'load-cpu': { type: 'string', default: '1' },
+      nice: { type: 'string' },
     },
+  });
+  const stressServers = list('stress-servers', values['stress-servers']).map((s) => {
+    if (!STRESS_SERVERS[s]) throw new Error(`--stress-servers: unknown server ${JSON.stringify(s)}; known: ${Object.keys(STRESS_SERVERS).join(', ')}`);
+    return s;
+  });
+  const stressRows = list('stress-rows', values['stress-rows']).map((key) => {
+    const row = STRESS_ROWS.find((r) => r.key === key);
+    if (!row) throw new Error(`--stress-rows: unknown row ${JSON.stringify(key)}; known: ${STRESS_ROWS.map((r) => r.key).join(', ')}`);
+    return row;
   });
   const harnesses = new Map<string, string>();
   for (const spec of values.harness) {
@@ -136,6 +161,13 @@ function parse(argv: string[]) {
     write: values.write,
     json: values.json,
     render: values.render,
+    stress: values.stress,
+    rounds: positive('rounds', values.rounds, true),
+    stressServers,
+    stressRows,
+    serverCpu: values['server-cpu'],
+    loadCpu: values['load-cpu'],
+    nice: values.nice === undefined ? undefined : Number(values.nice),
   };
 }
 
@@ -190,10 +222,13 @@ function profileLines(dir: string, since: number, windowUs: { from: number; to: 
 async function main(): Promise<void> {
   const options = parse(process.argv.slice(2));
   if (options.render !== undefined) {
-    return report(JSON.parse(readFileSync(options.render, 'utf8')) as LiveReportContext, options.write);
+    const saved = JSON.parse(readFileSync(options.render, 'utf8')) as LiveReportContext | StressContext;
+    if ('rounds' in saved) return writeStress(saved, options.write);
+    return report(saved, options.write);
   }
   if (!existsSync(join(root, 'dist/index.js'))) throw new Error('dist/index.js is missing: run `npm run build` first');
   warnIfStaleBuild(root);
+  if (options.stress) return stress(options);
   const began = performance.now();
   say(`machine: ${machineDescription()}`);
   const touch = [touchGiB(), touchGiB()];
@@ -293,6 +328,65 @@ async function main(): Promise<void> {
     say(`wrote ${options.json}`);
   }
   report(context, options.write);
+}
+
+/** The stress rows (bench/lib/live-stress.ts): each row in rounds, the servers taking turns. */
+async function stress(options: ReturnType<typeof parse>): Promise<void> {
+  const began = performance.now();
+  say(`machine: ${machineDescription()}`);
+  const set = await makeFrames(FRAME_SPECS['20k']!);
+  const runs: StressContext['runs'] = [];
+  try {
+    for (const row of options.stressRows) {
+      for (let round = 1; round <= options.rounds; round++) {
+        // Each round starts with another server.
+        const turn = (round - 1) % options.stressServers.length;
+        const order = [...options.stressServers.slice(turn), ...options.stressServers.slice(0, turn)];
+        for (const server of order) {
+          // The variants (serverpush-unbounded, reference-lowat) differ only toward stalled viewers.
+          if (row.stalledShare === 0 && server.includes('-')) continue;
+          if (options.quietWaitMs > 0) await waitForQuiet(options.quietWaitMs, 25, (text) => say(`  ${text}`));
+          say(`stress row ${row.key}, round ${round}: ${server} ...`);
+          const result = await runRow(stressOptions(row, server, set.files, set.meanBytes, options.serverCpu, options.loadCpu, Math.min(options.procs, row.viewers), options.nice));
+          if ('EMFILE' in result.errors) throw new Error('EMFILE: too many open files; raise `ulimit -n` and run again');
+          say(`  ${result.outcome}: frames got min ${(result.share.min * 100).toFixed(1)} %; latency p50 ${result.latencyMs.p50.toFixed(1)} p99 ${result.latencyMs.p99.toFixed(1)} max ${result.latencyMs.max.toFixed(1)} ms; server CPU ${result.serverCpu.mean.toFixed(0)} %, RSS peak ${result.rssMiB.peak.toFixed(0)} MiB; stalled skmem ${result.stalledSkmem ? `${result.stalledSkmem.meanKiB.toFixed(0)}/${result.stalledSkmem.maxKiB.toFixed(0)} KiB` : '–'}; others ${result.otherCpu.toFixed(0)} %`);
+          runs.push({ row: row.key, round, result });
+        }
+      }
+    }
+  } finally {
+    await rm(set.dir, { recursive: true, force: true });
+  }
+  const quote = (arg: string) => (/^[\w./:,=@+-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", "'\\''")}'`);
+  const args = process.argv.slice(2).filter((arg) => arg !== '--write');
+  const context: StressContext = {
+    command: `npm run build && npm run bench:live -- ${args.map(quote).join(' ')}`,
+    revision: sourceRevision(root),
+    machine: machineDescription(),
+    date: new Date().toISOString().slice(0, 10),
+    serverCpu: options.serverCpu,
+    loadCpu: options.loadCpu,
+    ...(options.nice !== undefined ? { nice: options.nice } : {}),
+    rounds: options.rounds,
+    servers: options.stressServers,
+    frames: { meanBytes: set.meanBytes, origin: set.origin },
+    runs,
+    wallS: (performance.now() - began) / 1000,
+  };
+  if (options.json !== undefined) {
+    writeFileSync(options.json, JSON.stringify(context));
+    say(`wrote ${options.json}`);
+  }
+  writeStress(context, options.write);
+}
+
+function writeStress(context: StressContext, write: boolean): void {
+  const section = renderStressSection(context);
+  process.stdout.write(`${section}\n`);
+  if (write) {
+    writeSection(join(root, 'docs/benchmarks.md'), STRESS_SECTION_TITLE, section);
+    say('wrote docs/benchmarks.md');
+  }
 }
 
 function report(context: LiveReportContext, write: boolean): void {

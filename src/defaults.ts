@@ -35,3 +35,12 @@ export const DEFAULT_SETTLE_MS = 50;
 export const DEFAULT_CLOSE_GRACE_MS = 2000;
 /** `serverpush get`: fail when the response or the next part takes longer. */
 export const DEFAULT_GET_TIMEOUT_MS = 30_000;
+
+/**
+ * What the kernel may keep queued, not yet sent, for one viewer's socket, by default: 128 KiB
+ * (TCP_NOTSENT_LOWAT). A viewer that stops reading then costs the server's kernel about that much
+ * instead of `net.ipv4.tcp_wmem`'s maximum (4 MiB here), and it is seen as busy (and skipped)
+ * after ~128 KiB instead of after megabytes, which the kernel would first have had to allocate
+ * while every other viewer waited (decision 0011). 0 leaves the kernel's default.
+ */
+export const DEFAULT_MAX_UNSENT_BYTES = 128 * 1024;

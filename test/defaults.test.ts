@@ -28,6 +28,7 @@ const CLI_DEFAULTS: Array<[option: string, value: string]> = [
   ['--max-part-bytes', String(defaults.DEFAULT_MAX_PART_BYTES)],
   ['--stall-timeout', String(defaults.DEFAULT_STALL_TIMEOUT_MS / 1000)],
   ['--relay-idle', String(defaults.DEFAULT_RELAY_IDLE_MS / 1000)],
+  ['--max-unsent-bytes', String(defaults.DEFAULT_MAX_UNSENT_BYTES)],
 ];
 
 test('the README option table gives each CLI default as src/defaults.ts has it', () => {

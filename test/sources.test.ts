@@ -37,7 +37,11 @@ test('--exec: garbage, a truncated frame and junk between frames are dropped wit
   await writeFile(join(dir, 'input.bin'), input);
   const { server, url, logger } = await startServer({ streams: { default: { type: 'exec', command: `cat ${join(dir, 'input.bin')}; sleep 30` } } });
   t.after(() => server.close());
-  assert.ok(await eventually(() => server.live().counters.partsIn === 3, 5000), `3 whole frames, got ${server.live().counters.partsIn}`);
+  // The input comes in one read: latest wins at the source, so the newest whole frame is pushed
+  // and the two before it are counted as superseded.
+  const whole = () => server.live().counters.partsIn + server.live().counters.framesSuperseded;
+  assert.ok(await eventually(() => whole() === 3, 5000), `3 whole frames, got ${whole()}`);
+  assert.ok(server.live().counters.partsIn >= 1);
   const snapshot = Buffer.from(await (await fetch(new URL('snapshot', url))).arrayBuffer());
   assert.ok(snapshot.equals(frames[3]!));
   assert.match(logger.lines.join('\n'), /warn SP_ERR_INVALID_FRAME stream default \(command\): dropped 15 bytes before the first image/);
@@ -65,6 +69,89 @@ test('--stdin (a readable): an ffmpeg pipe into the CLI', needs('ffmpeg'), async
   const parts = await viewer.reader.waitFor(5, 3000);
   assert.ok(parts.every((p) => imageProblem('image/jpeg', p.body) === undefined));
   viewer.close();
+});
+
+/** frames[i % 6] with its number `n` in a JPEG comment right after SOI: a frame told apart by its bytes. */
+function numbered(n: number): Buffer {
+  const base = frames[n % frames.length]!;
+  const text = Buffer.from(`frame:${String(n).padStart(6, '0')}`, 'latin1');
+  const com = Buffer.alloc(4);
+  com.writeUInt16BE(0xfffe, 0);
+  com.writeUInt16BE(2 + text.length, 2);
+  return Buffer.concat([base.subarray(0, 2), com, text, base.subarray(2)]);
+}
+const numberOf = (body: Uint8Array): number => Number(/frame:(\d{6})/.exec(Buffer.from(body).toString('latin1'))![1]);
+
+/** Makes every push of `stream` take `ms` of event-loop time, as a fan-out to thousands of viewers does. */
+function slowFanOut(stream: import('../src/hub/live-stream.ts').LiveStream, ms: number, pushed: number[]): void {
+  stream.on('part', (part: { body: Uint8Array }) => {
+    pushed.push(numberOf(part.body));
+    const until = performance.now() + ms;
+    while (performance.now() < until) { /* busy, like writing to a thousand sockets */ }
+  });
+}
+
+test('--exec: a pipe that delivers frames faster than they can be pushed yields the newest, not a backlog of every frame', needs('ffmpeg'), async (t) => {
+  const { LiveStream } = await import('../src/hub/live-stream.ts');
+  const { CommandSource } = await import('../src/sources/pipe.ts');
+  const dir = await makeFolder();
+  t.after(() => removeFolder(dir));
+  await writeFile(join(dir, 'first.jpg'), numbered(1));
+  await writeFile(join(dir, 'burst.bin'), Buffer.concat(Array.from({ length: 59 }, (_, i) => numbered(i + 2))));
+  await writeFile(join(dir, 'last.jpg'), numbered(61));
+  const stream = new LiveStream();
+  const pushed: number[] = [];
+  slowFanOut(stream, 40, pushed);
+  // One frame, then 59 at once while the first is still being pushed, then one more.
+  const source = new CommandSource(`cat first.jpg; sleep 0.2; cat burst.bin; sleep 0.5; cat last.jpg; sleep 30`.replaceAll(/(\w+\.(jpg|bin))/g, `${dir}/$1`));
+  source.start(stream);
+  t.after(() => source.stop());
+  assert.ok(await eventually(() => pushed.at(-1) === 61, 5000), `the last frame is pushed; pushed ${pushed.join(',')}`);
+  assert.equal(stream.counters.partsIn + stream.counters.framesSuperseded, 61, 'every whole frame read is pushed or counted as superseded');
+  assert.ok(pushed.includes(60), `the newest frame of the burst is pushed: ${pushed.join(',')}`);
+  assert.ok(stream.counters.partsIn <= 10, `the burst is not pushed frame by frame: ${stream.counters.partsIn} pushes (${pushed.join(',')})`);
+  assert.deepEqual([...pushed].sort((a, b) => a - b), pushed, 'in order');
+});
+
+test('--stdin (a readable): frames written faster than they are pushed yield the newest', needs('ffmpeg'), async (t) => {
+  const { LiveStream } = await import('../src/hub/live-stream.ts');
+  const { ReadableSource } = await import('../src/sources/pipe.ts');
+  const { PassThrough } = await import('node:stream');
+  const input = new PassThrough();
+  const stream = new LiveStream();
+  const pushed: number[] = [];
+  slowFanOut(stream, 20, pushed);
+  const source = new ReadableSource(input);
+  source.start(stream);
+  t.after(() => source.stop());
+  input.write(numbered(1));
+  assert.ok(await eventually(() => pushed.length === 1));
+  for (let n = 2; n <= 40; n++) input.write(numbered(n));
+  assert.ok(await eventually(() => pushed.at(-1) === 40), `the newest is pushed: ${pushed.join(',')}`);
+  assert.deepEqual(pushed, [1, 40], 'frames written in one turn: only the newest is pushed');
+  assert.equal(stream.counters.framesSuperseded, 38);
+  input.end(numbered(41));
+  assert.ok(await eventually(() => pushed.at(-1) === 41), 'the frame before the end of input is pushed');
+  assert.ok(await eventually(() => !stream.source.up), 'then the source is down');
+});
+
+test('ReadableSource over any async iterable: frames it yields together yield the newest, and the last one before the end is pushed', needs('ffmpeg'), async () => {
+  const { LiveStream } = await import('../src/hub/live-stream.ts');
+  const { ReadableSource } = await import('../src/sources/pipe.ts');
+  const stream = new LiveStream();
+  const pushed: number[] = [];
+  stream.on('part', (p: { body: Uint8Array }) => pushed.push(numberOf(p.body)));
+  async function* frames() {
+    for (let n = 1; n <= 20; n++) yield numbered(n);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    yield numbered(21);
+  }
+  const source = new ReadableSource(frames());
+  source.start(stream);
+  await source.stop();
+  assert.deepEqual(pushed, [20, 21]);
+  assert.equal(stream.counters.framesSuperseded, 19);
+  assert.equal(stream.source.up, false);
 });
 
 test('ffmpeg reads a live stream: every frame decodes', needs('ffmpeg'), async (t) => {

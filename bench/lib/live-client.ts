@@ -6,8 +6,10 @@ import { MARKER, readStamp, STAMP_BYTES, STAMP_OFFSET } from './live-frames.ts';
 /** One viewer of a live stream as seen by the load generator. */
 export interface LiveClientResult extends ConnectionResult {
   id: number;
-  /** Never reads after the response head. */
+  /** A stalled viewer: never reads after the response head, or (stallLater) after `stall()`. */
   paused: boolean;
+  /** Its local port (the server's socket for it has this peer port), 0 before it connected. */
+  localPort: number;
   status: number;
   /** `chunked` or `close-delimited` (or `content-length`). */
   framing: string;
@@ -57,8 +59,20 @@ export class LiveClient extends BenchConnection<LiveClientResult> {
   private current = { pushUs: 0, seq: 0 };
   private at = 0;
 
-  constructor(id: number, paused: boolean) {
-    super({ id, paused, status: 0, framing: '', closedEarly: false, bytes: 0, frames: 0, outOfOrder: 0, badFrames: 0, badStamps: 0 });
+  /** A paused viewer that still reads, until `stall()`. */
+  private reading: boolean;
+
+  /** `stallLater`: a paused viewer reads like the others until `stall()` (a phone entering a tunnel). */
+  constructor(id: number, paused: boolean, stallLater = false) {
+    super({ id, paused, localPort: 0, status: 0, framing: '', closedEarly: false, bytes: 0, frames: 0, outOfOrder: 0, badFrames: 0, badStamps: 0 });
+    this.reading = !paused || stallLater;
+  }
+
+  /** A paused viewer stops reading now: the kernel's buffers toward it fill from here on. */
+  stall(): void {
+    if (!this.result.paused || !this.reading) return;
+    this.reading = false;
+    this.socket?.pause();
   }
 
   open(port: number, path: string): void {
@@ -70,6 +84,7 @@ export class LiveClient extends BenchConnection<LiveClientResult> {
         callback: (bytes: number, buffer: Uint8Array): boolean => this.onRead(Buffer.from(buffer.buffer, buffer.byteOffset, bytes)),
       },
     });
+    socket.once('connect', () => { this.result.localPort = socket.localPort ?? 0; });
     // Like ffmpeg: `Accept: */*` (a program, not a browser's <img>), HTTP/1.1 with Host.
     this.attach(socket, `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUser-Agent: serverpush-live-bench\r\nAccept: */*\r\nConnection: close\r\n\r\n`);
   }
@@ -87,9 +102,8 @@ export class LiveClient extends BenchConnection<LiveClientResult> {
       this.head = undefined;
       if (!this.readHead(read.head)) return false;
       body = read.body;
-      if (this.result.paused) return false;
     }
-    if (this.result.paused) return false;
+    if (!this.reading) return false;
     if (this.chunked) this.dechunk(body);
     else this.scan(body);
     return true;

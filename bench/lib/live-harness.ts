@@ -35,7 +35,11 @@ export interface PushReport {
   missedSlotsUs: number[];
 }
 
-export type HarnessReport = { type: 'ready'; port: number; path: string } | PushReport | { type: 'error'; message: string };
+/**
+ * `serverPid`: the process serving (to sample), when it is not the harness itself; `serverGroup`:
+ * its process group, killed by the bench on every way out.
+ */
+export type HarnessReport = { type: 'ready'; port: number; path: string; serverPid?: number; serverGroup?: number } | PushReport | { type: 'error'; message: string };
 
 function send(message: HarnessReport, then?: () => void): void {
   if (process.send) process.send(message, undefined, {}, () => then?.());

@@ -8,8 +8,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { LiveClient, type LiveClientResult } from './live-client.ts';
 
 export type LiveLoadCommand =
-  | { type: 'start'; port: number; path: string; viewers: Array<{ id: number; paused: boolean }>; rampMs: number }
+  | { type: 'start'; port: number; path: string; viewers: Array<{ id: number; paused: boolean }>; rampMs: number; stallLater?: boolean }
   | { type: 'status' }
+  /** The paused viewers (started with `stallLater`) stop reading now. */
+  | { type: 'stall' }
   | { type: 'collect'; fromUs: number; toUs: number };
 
 export type LiveLoadReport =
@@ -17,6 +19,7 @@ export type LiveLoadReport =
   | { type: 'opened'; count: number }
   /** Viewers that have their stream: readers with a whole frame, stalled viewers with the response head. */
   | { type: 'status'; ready: number; total: number }
+  | { type: 'stalled'; count: number; atUs: number }
   | {
     type: 'result';
     clients: LiveClientResult[];
@@ -42,7 +45,7 @@ async function start(command: Extract<LiveLoadCommand, { type: 'start' }>): Prom
   for (let k = 0; k < viewers.length; k++) {
     const wait = began + (k * rampMs) / viewers.length - performance.now();
     if (wait > 1) await sleep(wait);
-    const client = new LiveClient(viewers[k]!.id, viewers[k]!.paused);
+    const client = new LiveClient(viewers[k]!.id, viewers[k]!.paused, command.stallLater ?? false);
     clients.push(client);
     client.open(command.port, command.path);
   }
@@ -74,6 +77,14 @@ process.on('message', (message: LiveLoadCommand) => {
   } else if (message.type === 'status') {
     const ready = clients.filter((client) => (client.result.paused ? client.result.status === 200 : client.recvUs.length > 0)).length;
     send({ type: 'status', ready, total: clients.length });
+  } else if (message.type === 'stall') {
+    let count = 0;
+    for (const client of clients) {
+      if (!client.result.paused) continue;
+      client.stall();
+      count++;
+    }
+    send({ type: 'stalled', count, atUs: Number(process.hrtime.bigint() / 1000n) });
   } else if (message.type === 'collect') {
     collect(message.fromUs, message.toUs);
   }

@@ -4,7 +4,7 @@
  * bench sampling CPU and RSS from /proc, killing a server that outgrows `rssCapMiB` and every
  * child on any way out.
  */
-import type { ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -16,6 +16,7 @@ import type { LiveLoadCommand, LiveLoadReport } from './live-load.ts';
 import type { LiveClientResult } from './live-client.ts';
 import { monoUs } from './live-frames.ts';
 import { kernelQueues, ProcSampler } from './server-process.ts';
+import { socketMemory, type SocketMemory } from './socket-memory.ts';
 import { machineTicks } from './machine.ts';
 import { distribution, type Distribution } from './stats.ts';
 import { startWorker, type Worker } from './worker.ts';
@@ -47,6 +48,22 @@ export interface RowOptions {
   rssCapMiB: number;
   /** Node options for the server child, e.g. `--cpu-prof`. */
   serverNodeArgs: string[];
+  /** More arguments for the harness (external harnesses: `--cpu`, `--arg NAME=VALUE`). */
+  harnessArgs?: string[];
+  /** Pin the load processes to these CPUs (`taskset -a -p -c`), e.g. `1`. */
+  loadCpus?: string;
+  /**
+   * The stalled viewers read like the others through the warm-up and stop reading when the
+   * window starts: the window measures the seconds in which their kernel buffers fill (and
+   * until a server drops them), not a steady state after.
+   */
+  stallAtWindow?: boolean;
+  /**
+   * Nice value for the server (its whole process group, source included) and the load processes,
+   * e.g. -10: on a machine shared with other work, both servers of a comparison then get their
+   * CPU first (root only).
+   */
+  nice?: number;
 }
 
 export interface RowResult {
@@ -96,6 +113,14 @@ export interface RowResult {
   listenOverflows: number;
   /** The measured window, µs of CLOCK_MONOTONIC. */
   windowUs: { from: number; to: number };
+  /**
+   * What the server's kernel held for each stalled viewer at the end of the window, from `ss -tm`
+   * (skmem w, the send queue's memory; tb, its limit), KiB: mean and max over the stalled viewers
+   * still connected, and how many were; undefined without `ss`.
+   */
+  stalledSkmem?: { count: number; meanKiB: number; maxKiB: number; sndbufMaxKiB: number };
+  /** Stalled viewers the server had dropped by the end of the window. */
+  stalledDropped?: number;
   /** Wall time of the row, s. */
   wallS: number;
   /** Runs of this row (it is run again when other work on the machine disturbed it). */
@@ -120,15 +145,18 @@ const minMean = (values: number[]): { min: number; mean: number } => ({
 export async function runRow(options: RowOptions): Promise<RowResult> {
   const started = performance.now();
   const script = options.script ? pathToFileURL(resolve(options.script)) : new URL(`./live-server-${options.server}.ts`, import.meta.url);
-  const harness = startWorker<HarnessReport, HarnessCommand>(script, ['--frames', options.files.join(','), '--fps', String(options.fps)], options.serverNodeArgs, 'the child');
+  const harness = startWorker<HarnessReport, HarnessCommand>(script, ['--frames', options.files.join(','), '--fps', String(options.fps), ...(options.harnessArgs ?? [])], options.serverNodeArgs, 'the child');
   const loads: Array<Worker<LiveLoadReport, LiveLoadCommand>> = [];
   let sampler: ProcSampler | undefined;
   let watchdog: NodeJS.Timeout | undefined;
   let outcome = 'ok';
+  let serverGroup: number | undefined;
   try {
     const ready = await harness.next('ready', 20_000);
     if (ready.type !== 'ready') throw new Error('harness did not start');
-    const pid = harness.child.pid!;
+    serverGroup = ready.serverGroup;
+    const pid = ready.serverPid ?? harness.child.pid!;
+    const server = ready.serverPid === undefined ? harness.child : undefined;
     sampler = new ProcSampler(pid, 500);
     const capKiB = options.rssCapMiB * 1024;
     const startedAt = Date.now();
@@ -140,11 +168,17 @@ export async function runRow(options: RowOptions): Promise<RowResult> {
       const last = sampler?.samples.at(-1);
       if (last && last.rssKiB > capKiB && alive(harness.child)) {
         outcome = `killed: RSS over ${options.rssCapMiB} MiB after ${((Date.now() - startedAt) / 1000).toFixed(1)} s`;
-        harness.child.kill('SIGKILL');
+        if (server) server.kill('SIGKILL');
+        else killGroup(serverGroup);
       }
     }, 250);
     for (let p = 0; p < options.procs; p++) loads.push(startWorker<LiveLoadReport, LiveLoadCommand>(new URL('./live-load.ts', import.meta.url), [], [], 'the child'));
     for (const load of loads) await load.next('ready', 20_000);
+    if (options.loadCpus !== undefined) for (const load of loads) pin(load.child.pid!, options.loadCpus);
+    if (options.nice !== undefined) {
+      renice(options.nice, serverGroup !== undefined ? ['-g', String(serverGroup)] : ['-p', String(pid)]);
+      for (const load of loads) renice(options.nice, ['-p', String(load.child.pid!)]);
+    }
     const loadSamplers = loads.map((load) => new ProcSampler(load.child.pid!, 500));
     await sleep(300);
     const rssStart = sampler.take()?.rssKiB ?? 0;
@@ -157,7 +191,8 @@ export async function runRow(options: RowOptions): Promise<RowResult> {
     const overflowsBefore = listenOverflows();
     const t0 = Date.now();
     const t0Us = monoUs();
-    loads.forEach((load, p) => load.send({ type: 'start', port: ready.port, path: ready.path, viewers: plans[p]!, rampMs: Math.min(options.rampMs, options.warmupMs) }));
+    const stallLater = options.stallAtWindow === true && options.stalledShare > 0;
+    loads.forEach((load, p) => load.send({ type: 'start', port: ready.port, path: ready.path, viewers: plans[p]!, rampMs: Math.min(options.rampMs, options.warmupMs), stallLater }));
     // Warm-up: at least warmupMs, and until every viewer has its stream (a reader a whole frame,
     // a stalled viewer the response head), for at most maxWarmupMs.
     await sleep(options.warmupMs);
@@ -178,7 +213,7 @@ export async function runRow(options: RowOptions): Promise<RowResult> {
     // socket buffers are full and every server has to hold or drop their frames), so that the
     // window measures the steady state, not the seconds in which those buffers fill.
     let stalledFullS = Number.NaN;
-    if (options.stalledShare > 0) {
+    if (options.stalledShare > 0 && !stallLater) {
       let previous = kernelQueues(ready.port).serverSendQueue;
       for (;;) {
         await sleep(1000);
@@ -191,6 +226,12 @@ export async function runRow(options: RowOptions): Promise<RowResult> {
         if (monoUs() - t0Us > options.maxWarmupMs * 1000) break;
       }
     }
+    if (stallLater) {
+      // The window starts when every stalled viewer has stopped reading.
+      const acks = loads.map((load) => load.next('stalled', 5000));
+      for (const load of loads) load.send({ type: 'stall' });
+      await Promise.all(acks);
+    }
     const fromUs = monoUs();
     const windowFrom = Date.now();
     const ticksBefore = machineTicks();
@@ -199,6 +240,12 @@ export async function runRow(options: RowOptions): Promise<RowResult> {
     const windowTo = Date.now();
     const ticksAfter = machineTicks();
     const kernel = kernelQueues(ready.port);
+    let sockets: Map<number, SocketMemory> | undefined;
+    try {
+      if (options.stalledShare > 0) sockets = socketMemory(ready.port);
+    } catch {
+      // no ss here: the row has no skmem figures
+    }
     const overflows = listenOverflows() - overflowsBefore;
     const benchUsage = process.cpuUsage(benchBefore);
     const toUs = fromUs + options.measureMs * 1000;
@@ -255,6 +302,16 @@ export async function runRow(options: RowOptions): Promise<RowResult> {
     const lastIn = inWindow.at(-1);
     const rssGrowth = firstIn && lastIn && lastIn.at > firstIn.at ? ((lastIn.rssKiB - firstIn.rssKiB) / 1024) / ((lastIn.at - firstIn.at) / 60_000) : Number.NaN;
     const framings = [...new Set(readers.map((c) => c.framing).filter(Boolean))];
+    let stalledSkmem: RowResult['stalledSkmem'];
+    if (sockets) {
+      const held = stalled.map((c) => sockets.get(c.localPort)).filter((m): m is SocketMemory => m !== undefined);
+      stalledSkmem = {
+        count: held.length,
+        meanKiB: held.length === 0 ? 0 : held.reduce((sum, m) => sum + m.wmemQueued, 0) / held.length / 1024,
+        maxKiB: held.reduce((max, m) => Math.max(max, m.wmemQueued), 0) / 1024,
+        sndbufMaxKiB: held.reduce((max, m) => Math.max(max, m.sndbuf), 0) / 1024,
+      };
+    }
     return {
       options: { ...options, files: undefined } as unknown as Omit<RowOptions, 'files'>,
       outcome,
@@ -289,6 +346,8 @@ export async function runRow(options: RowOptions): Promise<RowResult> {
       stalledFullS,
       listenOverflows: overflows,
       windowUs: { from: fromUs, to: toUs },
+      ...(stalledSkmem ? { stalledSkmem } : {}),
+      stalledDropped: stalled.filter((c) => c.closedEarly).length,
       wallS: (performance.now() - started) / 1000,
     };
   } finally {
@@ -299,7 +358,30 @@ export async function runRow(options: RowOptions): Promise<RowResult> {
       harness.send({ type: 'exit' });
       await endChild(harness.child, 5000);
     }
+    killGroup(serverGroup);
   }
+}
+
+/** Kills an external server's process group (it may have outlived its harness). */
+function killGroup(group: number | undefined): void {
+  if (group === undefined) return;
+  try {
+    process.kill(-group, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+/** `renice -n NICE` a process (`-p PID`) or a process group (`-g PGID`). */
+function renice(nice: number, target: string[]): void {
+  const run = spawnSync('renice', ['-n', String(nice), ...target], { encoding: 'utf8' });
+  if (run.error || run.status !== 0) throw new Error(`renice ${nice} ${target.join(' ')} failed: ${run.error?.message ?? run.stderr}`);
+}
+
+/** Moves a process (all its threads) to `cpus` (`taskset -a -p -c`). */
+export function pin(pid: number, cpus: string): void {
+  const run = spawnSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { encoding: 'utf8' });
+  if (run.error || run.status !== 0) throw new Error(`taskset could not pin process ${pid} to CPU ${cpus}: ${run.error?.message ?? run.stderr}`);
 }
 
 /** TcpExt ListenOverflows of the machine (/proc/net/netstat): connections dropped because a listening socket's accept queue was full. */

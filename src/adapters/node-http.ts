@@ -6,6 +6,8 @@ import type { LiveStream } from '../hub/live-stream.ts';
 import type { ServerPushErrorCode } from '../errors.ts';
 import { liveServable, serveStream, type LiveViewerOptions, type ResponseWriter, type Servable, type ServeHooks, type StreamRequest } from './serve.ts';
 import type { ViewerEnd } from '../hub/viewer.ts';
+import { DEFAULT_MAX_UNSENT_BYTES, limitResponseUnsentBytes } from './socket-buffer.ts';
+import { sendDirect } from './direct-send.ts';
 
 /** Answers a coded JSON error: `{"error": CODE, "message": …}`. */
 export function sendError(res: ServerResponse, status: number, code: ServerPushErrorCode, message: string, headers: Record<string, string> = {}): void {
@@ -65,12 +67,16 @@ export class NodeMultipartResponse implements MultipartSink {
   /**
    * Sends the status line and `headers` at once (no body yet), with Nagle off. With
    * `closeDelimited` the body has no chunked coding (`Connection: close`), as for live streams:
-   * an endless stream never reuses its connection, and each batch is one plain write. Call it
-   * before any other method.
+   * an endless stream never reuses its connection, and each batch is one plain write.
+   * `maxUnsentBytes` (default {@link DEFAULT_MAX_UNSENT_BYTES}; 0 leaves the kernel's default)
+   * bounds what the kernel queues unsent for this client (TCP_NOTSENT_LOWAT, HTTP/1 over TCP only).
+   * Call it before any other method.
    */
-  start(headers: Record<string, string>, closeDelimited: boolean): void {
+  start(headers: Record<string, string>, closeDelimited: boolean, maxUnsentBytes = DEFAULT_MAX_UNSENT_BYTES): void {
     if (closeDelimited) this.res.useChunkedEncodingByDefault = false;
     this.res.socket?.setNoDelay(true);
+    // issue 10: bound what the kernel queues for a client that stops reading (socket-buffer.ts).
+    limitResponseUnsentBytes(this.res, maxUnsentBytes);
     this.res.writeHead(200, headers);
     this.res.flushHeaders();
     if (closeDelimited && this.canWriteDirectly()) this.direct = this.res.socket!;
@@ -95,7 +101,8 @@ export class NodeMultipartResponse implements MultipartSink {
     if (this.signal.aborted) return true;
     const out = this.direct ?? this.res;
     if (out.destroyed) return true;
-    if (chunks.length === 1) return out.write(chunks[0]!);
+    // issue 10: one send() straight to the socket when nothing is queued (direct-send.ts).
+    if (chunks.length === 1) return (this.direct && sendDirect(this.direct, chunks[0]!)) ?? out.write(chunks[0]!);
     let ok = true;
     out.cork();
     for (const chunk of chunks) ok = out.write(chunk);
@@ -129,9 +136,9 @@ function nodeWriter(req: IncomingMessage, res: ServerResponse): ResponseWriter<v
       res.writeHead(200, headers);
       res.end();
     },
-    start(headers, { closeDelimited }) {
+    start(headers, { closeDelimited, maxUnsentBytes }) {
       const sink = new NodeMultipartResponse(req, res);
-      sink.start(headers, closeDelimited);
+      sink.start(headers, closeDelimited, maxUnsentBytes);
       return { sink, response: undefined };
     },
   };

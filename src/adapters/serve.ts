@@ -67,6 +67,8 @@ export interface Servable {
   readonly live: boolean;
   /** A viewer whose sink takes nothing for this long is dropped. */
   readonly stallTimeoutMs: number;
+  /** Bytes the kernel may queue unsent for one viewer (TCP_NOTSENT_LOWAT; 0: the kernel's default). */
+  readonly maxUnsentBytes?: number | undefined;
   /** Reads what this stream takes from the request and says whether it can be served now. */
   open(request: StreamRequest): Session | Refusal | Promise<Session | Refusal>;
 }
@@ -106,7 +108,7 @@ export interface ResponseWriter<R> {
   refuse(refusal: Refusal): R;
   head(headers: Record<string, string>): R;
   /** Sends the status line and `headers` at once and returns the sink of the body. */
-  start(headers: Record<string, string>, options: { closeDelimited: boolean }): { sink: MultipartSink; response: R };
+  start(headers: Record<string, string>, options: { closeDelimited: boolean; maxUnsentBytes?: number | undefined }): { sink: MultipartSink; response: R };
 }
 
 /** Options of {@link streamHeaders}. */
@@ -163,7 +165,7 @@ export async function serveStream<R>(stream: Servable, request: StreamRequest, w
   const headers = streamHeaders(stream.boundary, { raw: isRawRequest(request.query), live: stream.live });
   // Node would hold the headers of an endless HEAD response until end(): answer them alone.
   if (request.method === 'HEAD') return { response: writer.head(headers), done: Promise.resolve(undefined) };
-  const { sink, response } = writer.start(headers, { closeDelimited: stream.live });
+  const { sink, response } = writer.start(headers, { closeDelimited: stream.live, maxUnsentBytes: stream.maxUnsentBytes });
   const viewer = new Viewer(sink, {
     stallTimeoutMs: stream.stallTimeoutMs,
     ...(hooks.totals ? { totals: hooks.totals } : {}),
@@ -208,6 +210,7 @@ export function liveServable(stream: LiveStream, overrides: LiveViewerOptions = 
     boundary: stream.framing.boundary,
     live: true,
     get stallTimeoutMs() { return stream.stallTimeoutMs; },
+    get maxUnsentBytes() { return stream.maxUnsentBytes; },
     open(request) {
       const fpsText = request.query.get('fps');
       const maxFps = overrides.maxFps ?? (fpsText === null ? 0 : Number(fpsText));

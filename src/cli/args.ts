@@ -3,7 +3,7 @@ import { parseOptions, type OptionSpec, type OptionValues } from './options.ts';
 import type { StreamSpec } from '../server/stream-spec.ts';
 import { normalizeCors, type CorsOrigins } from '../server/viewer-routes.ts';
 import type { PipeFormat } from '../sources/frame-feed.ts';
-import { DEFAULT_BACKLOG, DEFAULT_HOST, DEFAULT_INTERVAL_MS, DEFAULT_MAX_PART_BYTES, DEFAULT_PORT, DEFAULT_RELAY_IDLE_MS, DEFAULT_STALL_TIMEOUT_MS } from '../defaults.ts';
+import { DEFAULT_BACKLOG, DEFAULT_HOST, DEFAULT_INTERVAL_MS, DEFAULT_MAX_PART_BYTES, DEFAULT_PORT, DEFAULT_RELAY_IDLE_MS, DEFAULT_STALL_TIMEOUT_MS, DEFAULT_MAX_UNSENT_BYTES } from '../defaults.ts';
 
 export const USAGE = `Usage: serverpush serve [DIR] [options]
        serverpush serve --watch PATH | --stdin | --exec "CMD" | --relay URL [options]
@@ -34,6 +34,8 @@ Options:
   --loop                start again after the last document instead of ending
   --max-part-bytes N    skip documents and frames larger than N bytes (default ${DEFAULT_MAX_PART_BYTES})
   --stall-timeout SECS  drop a client whose socket accepts nothing for this long (default ${DEFAULT_STALL_TIMEOUT_MS / 1000})
+  --max-unsent-bytes N  bytes the kernel may queue unsent for one client (TCP_NOTSENT_LOWAT;
+                        default ${DEFAULT_MAX_UNSENT_BYTES}; 0 leaves the kernel's default, up to tcp_wmem's max)
   --format FMT          --stdin/--exec input: auto, mjpeg or multipart (default auto)
   --relay-idle SECS     stop pulling the relay after this long without viewers (default ${DEFAULT_RELAY_IDLE_MS / 1000}; 0 never)
   --relay-user NAME     user name for the upstream (or user:password@ in the URL); answered
@@ -108,6 +110,7 @@ const SERVE_OPTIONS: Record<string, OptionSpec> = {
   'serve-last': { type: 'boolean' },
   'max-part-bytes': { type: 'string', value: 'N' },
   'stall-timeout': { type: 'string', value: 'SECONDS' },
+  'max-unsent-bytes': { type: 'string', value: 'N' },
   cors: { type: 'string', multiple: true, value: 'ORIGIN' },
   quiet: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -122,14 +125,14 @@ const SERVER_OPTIONS = new Set(['port', 'host', 'backlog', 'base-path', 'cors', 
 
 /** Which source the options choose, in words, and the options that apply to it besides the server's. */
 function applicable(values: OptionValues, hasDir: boolean): { source: string; options: string[] } {
-  const live = ['max-part-bytes', 'stall-timeout', 'drop-duplicates', 'serve-last'];
+  const live = ['max-part-bytes', 'stall-timeout', 'max-unsent-bytes', 'drop-duplicates', 'serve-last'];
   if (values['config'] !== undefined) return { source: '--config (set them per stream in the file)', options: [] };
   if (values['watch'] !== undefined) return { source: '--watch', options: ['watch', ...live] };
   if (values['stdin']) return { source: '--stdin', options: ['stdin', 'format', ...live] };
   if (values['exec'] !== undefined) return { source: '--exec', options: ['exec', 'format', ...live] };
   if (values['relay'] !== undefined) return { source: '--relay', options: ['relay', 'relay-idle', 'relay-user', 'relay-password-file', ...live] };
   if (values['sync']) return { source: 'a synced slideshow (DIR --sync)', options: ['sync', 'interval', 'loop', ...live] };
-  return { source: `a slideshow per client (${hasDir ? 'DIR' : 'the bundled examples'}; with --sync it is a live stream)`, options: ['interval', 'loop', 'max-part-bytes', 'stall-timeout'] };
+  return { source: `a slideshow per client (${hasDir ? 'DIR' : 'the bundled examples'}; with --sync it is a live stream)`, options: ['interval', 'loop', 'max-part-bytes', 'stall-timeout', 'max-unsent-bytes'] };
 }
 
 /** Parses `serverpush` arguments (without `node` and the script). Throws `SP_ERR_INVALID_OPTION`. */
@@ -138,7 +141,7 @@ export function parseCommand(argv: readonly string[], defaultDir: string): Comma
   const values = raw as {
     port?: string; host?: string; backlog?: string; 'base-path'?: string; interval?: string; loop?: boolean; sync?: boolean; watch?: string; stdin?: boolean;
     exec?: string; relay?: string; config?: string; format?: string; 'relay-idle'?: string; 'relay-user'?: string; 'relay-password-file'?: string;
-    'drop-duplicates'?: boolean; 'serve-last'?: boolean; 'max-part-bytes'?: string; 'stall-timeout'?: string; cors?: string[]; quiet?: boolean; help?: boolean; version?: boolean;
+    'drop-duplicates'?: boolean; 'serve-last'?: boolean; 'max-part-bytes'?: string; 'stall-timeout'?: string; 'max-unsent-bytes'?: string; cors?: string[]; quiet?: boolean; help?: boolean; version?: boolean;
   };
   if (values.help) return { command: 'help' };
   if (values.version) return { command: 'version' };
@@ -162,6 +165,7 @@ export function parseCommand(argv: readonly string[], defaultDir: string): Comma
   const common = {
     maxPartBytes: number('max-part-bytes', values['max-part-bytes'], DEFAULT_MAX_PART_BYTES, (n) => Number.isSafeInteger(n) && n > 0, 'a positive integer'),
     stallTimeoutMs: number('stall-timeout', values['stall-timeout'], DEFAULT_STALL_TIMEOUT_MS / 1000, (n) => n > 0, 'a number of seconds above 0') * 1000,
+    ...(values['max-unsent-bytes'] !== undefined ? { maxUnsentBytes: number('max-unsent-bytes', values['max-unsent-bytes'], DEFAULT_MAX_UNSENT_BYTES, (n) => Number.isInteger(n) && n >= 0 && n < 2 ** 31, 'an integer from 0 to 2147483647 (0: the kernel\'s default)') } : {}),
     ...(values['drop-duplicates'] ? { dropDuplicates: true } : {}),
     ...(values['serve-last'] ? { serveLastWhenDown: true } : {}),
   };

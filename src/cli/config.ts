@@ -21,7 +21,7 @@ export interface ConfigFile {
   streams: Record<string, StreamSpec>;
 }
 
-const COMMON = ['type', 'maxPartBytes', 'stallTimeout', 'dropDuplicates', 'serveLastWhenDown'];
+const COMMON = ['type', 'maxPartBytes', 'stallTimeout', 'maxUnsentBytes', 'dropDuplicates', 'serveLastWhenDown'];
 const KEYS: Record<StreamSpec['type'], string[]> = {
   slideshow: ['dir', 'interval', 'loop', 'sync'],
   watch: ['path', 'settle'],
@@ -72,11 +72,14 @@ export function streamSpecFrom(raw: unknown, where: string, base: string): Strea
   for (const key of Object.keys(r)) if (!known.has(key)) fail(where, `unknown key ${JSON.stringify(key)} for a ${type} stream`);
   const maxPartBytes = r['maxPartBytes'];
   if (maxPartBytes !== undefined && (typeof maxPartBytes !== 'number' || !Number.isSafeInteger(maxPartBytes) || maxPartBytes <= 0)) fail(where, 'maxPartBytes must be a positive integer');
+  const maxUnsentBytes = r['maxUnsentBytes'];
+  if (maxUnsentBytes !== undefined && (typeof maxUnsentBytes !== 'number' || !Number.isInteger(maxUnsentBytes) || maxUnsentBytes < 0 || maxUnsentBytes >= 2 ** 31)) fail(where, 'maxUnsentBytes must be an integer from 0 to 2147483647');
   const format = r['format'];
   if (format !== undefined && format !== 'auto' && format !== 'mjpeg' && format !== 'multipart') fail(where, 'format must be auto, mjpeg or multipart');
   const common = defined({
     maxPartBytes: maxPartBytes as number | undefined,
     stallTimeoutMs: seconds(r, 'stallTimeout', where),
+    maxUnsentBytes: maxUnsentBytes as number | undefined,
     dropDuplicates: flag(r, 'dropDuplicates', where),
     serveLastWhenDown: flag(r, 'serveLastWhenDown', where),
   });

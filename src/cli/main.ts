@@ -7,6 +7,7 @@ import { createStreamLogger } from '../log.ts';
 import { isServerPushError } from '../errors.ts';
 import { runGet } from './get.ts';
 import { loadConfig } from './config.ts';
+import { unsentLimitSupport } from '../adapters/socket-buffer.ts';
 import type { StreamSpec } from '../server/stream-spec.ts';
 import { DEFAULT_INTERVAL_MS } from '../defaults.ts';
 import { REDACTED, redactUrl, redactUrlsIn } from '../redact.ts';
@@ -103,6 +104,10 @@ async function main(argv: readonly string[]): Promise<void> {
       logger.info(`stream ${name}: ${describe((command.config ? undefined : command.streams[name]))}at ${url}${path}`);
     }
     logger.info(`serving at ${url} (status: ${url}status)`);
+    const unsent = unsentLimitSupport();
+    if (!unsent.supported) {
+      logger.info(`note: cannot bound what the kernel queues for a client that stops reading: ${unsent.reason}; set \`sysctl net.ipv4.tcp_notsent_lowat=131072\` on the host instead (README: Clients that stop reading)`);
+    }
   } catch (error) {
     if (isServerPushError(error)) fail(EXIT_RUNTIME, `${error.message} (${error.code})`);
     throw error;

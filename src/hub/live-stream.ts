@@ -25,6 +25,11 @@ export interface LiveStreamOptions {
   stallTimeoutMs?: number;
   /** While the source is down, new viewers get the last part instead of 503. @default false */
   serveLastWhenDown?: boolean;
+  /**
+   * Bytes the kernel may queue unsent for one viewer's socket (TCP_NOTSENT_LOWAT), applied by the
+   * Node adapter; 0 leaves the kernel's default. @default 131072 (128 KiB)
+   */
+  maxUnsentBytes?: number;
   logger?: Logger;
 }
 
@@ -55,10 +60,13 @@ export interface LiveStreamEvents extends Record<string, unknown[]> {
 export class LiveStream extends Emitter<LiveStreamEvents> {
   readonly name: string;
   readonly framing: MultipartFraming;
-  readonly counters = { partsIn: 0, partsRefused: 0, duplicatesDropped: 0, viewersTotal: 0, viewersDropped: 0 };
+  /** `framesSuperseded`: whole frames a pipe source read but did not push, a newer one having come with them (latest wins). */
+  readonly counters = { partsIn: 0, partsRefused: 0, duplicatesDropped: 0, framesSuperseded: 0, viewersTotal: 0, viewersDropped: 0 };
   private latestPart: EncodedPart | undefined;
   private readonly subscribers = new Set<Subscriber>();
-  private readonly options: Required<Omit<LiveStreamOptions, 'name' | 'boundary' | 'logger'>>;
+  private readonly options: Required<Omit<LiveStreamOptions, 'name' | 'boundary' | 'logger' | 'maxUnsentBytes'>>;
+  /** See {@link LiveStreamOptions.maxUnsentBytes}; undefined: the adapter's default. */
+  readonly maxUnsentBytes: number | undefined;
   private readonly logger: Logger;
   private state: SourceState = { up: true };
   private seq = 0;
@@ -68,6 +76,7 @@ export class LiveStream extends Emitter<LiveStreamEvents> {
     this.name = options.name ?? 'default';
     this.framing = new MultipartFraming(options.boundary ?? createBoundary());
     this.logger = options.logger ?? silentLogger;
+    this.maxUnsentBytes = options.maxUnsentBytes;
     this.options = {
       maxPartBytes: options.maxPartBytes ?? DEFAULT_MAX_PART_BYTES,
       dropDuplicates: options.dropDuplicates ?? false,

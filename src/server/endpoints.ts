@@ -36,13 +36,14 @@ export async function createEndpoint(name: string, spec: StreamSpec, ctx: Endpoi
   if (spec.type === 'slideshow' && !spec.sync) {
     const framing = new MultipartFraming(spec.boundary ?? createBoundary());
     const catalog = await FolderCatalog.open(spec.dir, { framing, maxPartBytes, logger });
-    const endpoint = new SlideshowEndpoint(name, catalog, framing, { intervalMs: spec.intervalMs ?? DEFAULT_INTERVAL_MS, loop: spec.loop ?? false, stallTimeoutMs }, ctx);
+    const endpoint = new SlideshowEndpoint(name, catalog, framing, { intervalMs: spec.intervalMs ?? DEFAULT_INTERVAL_MS, loop: spec.loop ?? false, stallTimeoutMs, ...(spec.maxUnsentBytes !== undefined ? { maxUnsentBytes: spec.maxUnsentBytes } : {}) }, ctx);
     return { endpoint, start() {} };
   }
   const live = new LiveStream({
     name,
     maxPartBytes,
     stallTimeoutMs,
+    ...(spec.maxUnsentBytes !== undefined ? { maxUnsentBytes: spec.maxUnsentBytes } : {}),
     logger,
     dropDuplicates: spec.dropDuplicates ?? false,
     serveLastWhenDown: spec.serveLastWhenDown ?? false,

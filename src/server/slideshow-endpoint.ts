@@ -12,6 +12,8 @@ export interface SlideshowEndpointOptions {
   intervalMs: number;
   loop: boolean;
   stallTimeoutMs: number;
+  /** See NodeMultipartResponse.start(). */
+  maxUnsentBytes?: number;
 }
 
 /** A folder played to each client on its own clock: the original design. */
@@ -38,6 +40,10 @@ export class SlideshowEndpoint implements Endpoint, Servable {
 
   get stallTimeoutMs(): number {
     return this.options.stallTimeoutMs;
+  }
+
+  get maxUnsentBytes(): number | undefined {
+    return this.options.maxUnsentBytes;
   }
 
   /** The folder's name. */

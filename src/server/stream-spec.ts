@@ -7,6 +7,8 @@ export interface CommonStreamOptions {
   maxPartBytes?: number;
   /** A viewer whose socket takes no data for this long is dropped. @default 30000 */
   stallTimeoutMs?: number;
+  /** Bytes the kernel may queue unsent for one viewer's socket (TCP_NOTSENT_LOWAT); 0: the kernel's default. @default 131072 */
+  maxUnsentBytes?: number;
   /** Live streams: drop a frame identical to the previous one. @default false */
   dropDuplicates?: boolean;
   /** Live streams: while the source is down, new viewers get the last frame instead of 503. @default false */

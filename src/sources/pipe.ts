@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import type { LiveStream } from '../hub/live-stream.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { isServerPushError } from '../errors.ts';
@@ -13,16 +14,61 @@ export interface PipeSourceOptions {
   logger?: Logger;
 }
 
-/** Pumps a byte stream into a stream until it ends. Resolves how it ended. */
-async function pump(input: AsyncIterable<Uint8Array>, stream: LiveStream, options: PipeSourceOptions, label: string): Promise<string> {
+/** A Node stream (process.stdin, a child's stdout), read in flowing mode. */
+function isNodeReadable(input: unknown): input is Readable {
+  return typeof (input as Readable).on === 'function' && typeof (input as Readable).resume === 'function';
+}
+
+/**
+ * Pumps a byte stream into a stream until it ends. Resolves how it ended.
+ *
+ * A Node stream is read in flowing mode, each read handed to the FrameFeed as it comes: the
+ * stream never stops reading (an async iterator reads ahead only up to its high-water mark and then
+ * waits for the loop to come back), so when the viewers keep the event loop busy the pipe is
+ * still emptied at each turn, and FrameFeed pushes only its newest frame (latest wins).
+ */
+function pump(input: AsyncIterable<Uint8Array>, stream: LiveStream, options: PipeSourceOptions, label: string): Promise<string> {
   const feed = new FrameFeed(stream, { ...options, logger: options.logger ?? silentLogger, label });
-  try {
-    for await (const chunk of input) feed.push(chunk);
-    return 'end of input';
-  } catch (error) {
+  const failed = (error: unknown): string => {
     if (isServerPushError(error)) (options.logger ?? silentLogger).error(error.code, `stream ${stream.name} (${label}): ${error.message}`);
     return (error as Error).message;
+  };
+  if (!isNodeReadable(input)) {
+    return (async () => {
+      try {
+        for await (const chunk of input) feed.push(chunk);
+        feed.flush();
+        return 'end of input';
+      } catch (error) {
+        feed.discard();
+        return failed(error);
+      }
+    })();
   }
+  return new Promise((resolve) => {
+    let settled = false;
+    const settle = (reason: string, flush: boolean): void => {
+      if (settled) return;
+      settled = true;
+      input.off('data', onData);
+      if (flush) feed.flush();
+      else feed.discard();
+      resolve(reason);
+    };
+    const onData = (chunk: Uint8Array): void => {
+      try {
+        feed.push(chunk);
+      } catch (error) {
+        settle(failed(error), false);
+        input.destroy();
+      }
+    };
+    input.on('data', onData);
+    input.once('end', () => settle('end of input', true));
+    input.once('error', (error) => settle(failed(error), false));
+    // Destroyed without an end (stop()): what was read is not pushed any more.
+    input.once('close', () => settle('end of input', false));
+  });
 }
 
 /** Frames from a byte stream, e.g. `process.stdin` fed by `ffmpeg … -f mjpeg -`. */

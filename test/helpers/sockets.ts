@@ -18,3 +18,8 @@ export function listenBacklog(port: number): number {
 export function serverSockets(port: number, state: string): string[] {
   return execFileSync('ss', ['-Htn', 'state', state, `sport = :${port}`], { encoding: 'utf8' }).split('\n').filter((line) => line.trim() !== '');
 }
+
+/** `skip` for a test that reads the kernel's socket memory with `ss -tm`: the reason, or false. */
+export const SKIP_WITHOUT_SS: string | false = missing('ss');
+
+export { socketMemory, type SocketMemory } from '../../bench/lib/socket-memory.ts';
