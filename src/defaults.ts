@@ -31,6 +31,8 @@ export const MAX_RETRY_DELAY_MS = 30_000;
 export const RETRY_RESET_AFTER_MS = 30_000;
 /** Watch: a file written in place is pushed once it has not changed for this long (and is whole). */
 export const DEFAULT_SETTLE_MS = 50;
+/** Watch: a document rewritten without ever pausing goes out at the latest this long after its first change. */
+export const DEFAULT_WATCH_MAX_WAIT_MS = 1000;
 /** `server.close()`: connections still open after this long are cut. */
 export const DEFAULT_CLOSE_GRACE_MS = 2000;
 /** `serverpush get`: fail when the response or the next part takes longer. */

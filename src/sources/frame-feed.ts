@@ -3,6 +3,7 @@ import { MultipartParser } from '../protocol/parser.ts';
 import { isServerPushError, ServerPushError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { LiveStream } from '../hub/live-stream.ts';
+import { DEFAULT_MAX_PART_BYTES } from '../defaults.ts';
 
 /** What a byte pipe carries. `auto` looks at the first bytes: `FF D8` is JPEG, `--` is multipart. */
 export type PipeFormat = 'auto' | 'mjpeg' | 'multipart';
@@ -60,7 +61,7 @@ export class FrameFeed {
   constructor(private readonly stream: LiveStream, options: { format?: PipeFormat; maxPartBytes?: number; logger: Logger; label: string }) {
     this.format = options.format ?? 'auto';
     this.warnings = new WarningThrottle(options.logger, `stream ${stream.name} (${options.label}): `);
-    this.maxPartBytes = options.maxPartBytes ?? 16 * 1024 * 1024;
+    this.maxPartBytes = options.maxPartBytes ?? DEFAULT_MAX_PART_BYTES;
   }
 
   /**

@@ -5,6 +5,7 @@ import { silentLogger, type Logger } from '../log.ts';
 import { isServerPushError } from '../errors.ts';
 import { FrameFeed, type PipeFormat } from './frame-feed.ts';
 import { Backoff, pause, type Source } from './source.ts';
+import { DEFAULT_RETRY_DELAY_MS, RETRY_RESET_AFTER_MS } from '../defaults.ts';
 
 export interface PipeSourceOptions {
   /** What the bytes are. @default 'auto' */
@@ -113,7 +114,7 @@ export class CommandSource implements Source {
 
   private async run(stream: LiveStream): Promise<void> {
     const logger = this.options.logger ?? silentLogger;
-    const backoff = new Backoff(this.options.restartDelayMs ?? 500);
+    const backoff = new Backoff(this.options.restartDelayMs ?? DEFAULT_RETRY_DELAY_MS);
     while (!this.stopped.signal.aborted) {
       const startedAt = performance.now();
       // Its own process group, so that stopping it also stops what the shell started.
@@ -133,7 +134,7 @@ export class CommandSource implements Source {
       const [reason] = await Promise.all([exited, pumped]);
       this.child = undefined;
       if (this.stopped.signal.aborted) break;
-      if (performance.now() - startedAt > 30_000) backoff.reset();
+      if (performance.now() - startedAt > RETRY_RESET_AFTER_MS) backoff.reset();
       const delay = backoff.next();
       const tail = stderr.length ? `; last output: ${stderr.join(' | ')}` : '';
       stream.setSource({ up: false, reason: `command ${reason}` });

@@ -8,6 +8,7 @@ import { ServerPushError, isServerPushError } from '../errors.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { WarningThrottle } from './frame-feed.ts';
 import { Backoff, type Source } from './source.ts';
+import { DEFAULT_MAX_PART_BYTES, DEFAULT_SETTLE_MS, DEFAULT_WATCH_MAX_WAIT_MS } from '../defaults.ts';
 
 export interface WatchSourceOptions {
   /**
@@ -99,9 +100,9 @@ export class WatchSource implements Source {
   private constructor(private readonly path: string, options: WatchSourceOptions, file: boolean) {
     this.folder = file ? dirname(resolve(path)) : resolve(path);
     this.only = file ? basename(resolve(path)) : undefined;
-    this.settleMs = options.settleMs ?? 50;
-    this.maxWaitMs = options.maxWaitMs ?? 1000;
-    this.maxPartBytes = options.maxPartBytes ?? 16 * 1024 * 1024;
+    this.settleMs = options.settleMs ?? DEFAULT_SETTLE_MS;
+    this.maxWaitMs = options.maxWaitMs ?? DEFAULT_WATCH_MAX_WAIT_MS;
+    this.maxPartBytes = options.maxPartBytes ?? DEFAULT_MAX_PART_BYTES;
     this.logger = options.logger ?? silentLogger;
   }
 
