@@ -34,8 +34,8 @@ Options:
   --loop                start again after the last document instead of ending
   --max-part-bytes N    skip documents and frames larger than N bytes (default ${DEFAULT_MAX_PART_BYTES})
   --stall-timeout SECS  drop a client whose socket accepts nothing for this long (default ${DEFAULT_STALL_TIMEOUT_MS / 1000})
-  --max-unsent-bytes N  bytes the kernel may queue unsent for one client (TCP_NOTSENT_LOWAT;
-                        default ${DEFAULT_MAX_UNSENT_BYTES}; 0 leaves the kernel's default, up to tcp_wmem's max)
+  --max-unsent-bytes N  bytes the kernel may queue unsent for one client, TCP_NOTSENT_LOWAT
+                        (default ${DEFAULT_MAX_UNSENT_BYTES}; 0 leaves the kernel's default)
   --format FMT          --stdin/--exec input: auto, mjpeg or multipart (default auto)
   --relay-idle SECS     stop pulling the relay after this long without viewers (default ${DEFAULT_RELAY_IDLE_MS / 1000}; 0 never)
   --relay-user NAME     user name for the upstream (or user:password@ in the URL); answered

