@@ -182,12 +182,22 @@ export async function serveStream<R>(stream: Servable, request: StreamRequest, w
       throw error;
     } finally {
       // A slideshow that finished has ended its response; wait until it is closed.
-      const reason = await viewer.ended;
-      hooks.observer?.ended?.(observed, reason);
+      hooks.observer?.ended?.(observed, await viewer.ended);
     }
-    return viewer.ended;
+    return viewer.endReason;
   })();
   return { response, done };
+}
+
+/**
+ * Why a live stream cannot be served to a new viewer or a snapshot now (503 `SP_ERR_NO_FRAME` or
+ * `SP_ERR_SOURCE_DOWN`, `Retry-After: 1`), or undefined. A request, served or not, wakes a source
+ * that pulls on demand (an idle relay).
+ */
+export function liveRefusal(stream: LiveStream): Refusal | undefined {
+  stream.demand();
+  const problem = stream.unavailable();
+  return problem && refusal(503, problem.code, problem.message, 1);
 }
 
 /** Options of a live stream's viewers that override what the request asks for. */
@@ -217,9 +227,8 @@ export function liveServable(stream: LiveStream, overrides: LiveViewerOptions = 
       if (!Number.isFinite(maxFps) || maxFps < 0 || maxFps > MAX_FPS) {
         return refusal(400, 'SP_ERR_BAD_REQUEST', `fps must be a number from 0 to ${MAX_FPS}, got ${JSON.stringify(fpsText)}`);
       }
-      stream.demand();
-      const problem = stream.unavailable();
-      if (problem) return refusal(503, problem.code, problem.message, 1);
+      const unavailable = liveRefusal(stream);
+      if (unavailable) return unavailable;
       const eager = overrides.eager ?? wantsEager(request.accept, request.query);
       return {
         play(viewer) {

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { formatTimestamp } from '../protocol/encoder.ts';
 import type { LiveStream } from '../hub/live-stream.ts';
 import type { Source } from '../sources/source.ts';
-import { liveServable, refusal, type Servable } from '../adapters/serve.ts';
+import { liveRefusal, liveServable, type Servable } from '../adapters/serve.ts';
 import { sendBody, sendRefusal, type Endpoint } from './http-util.ts';
 import { isImageType } from '../protocol/content-type.ts';
 
@@ -28,9 +28,8 @@ export class LiveEndpoint implements Endpoint {
 
   /** The latest part, at once, as an ordinary response. */
   async snapshot(_req: IncomingMessage, res: ServerResponse): Promise<void> {
-    this.live.demand();
-    const problem = this.live.unavailable();
-    if (problem) return sendRefusal(res, refusal(503, problem.code, problem.message, 1));
+    const unavailable = liveRefusal(this.live);
+    if (unavailable) return sendRefusal(res, unavailable);
     const latest = this.live.latest!;
     sendBody(res, 200, latest.contentType, latest.body, { 'X-Timestamp': formatTimestamp(latest.timestamp) });
   }

@@ -275,7 +275,8 @@ export class ServerPushServer extends EventEmitter {
 export async function createServer(serveOptions: ServeOptions): Promise<ServerPushServer> {
   normalizeBasePath(serveOptions.basePath); // refuse a bad one before any stream is made
   // No password of a URL reaches a log line, whoever wrote it (a command's stderr included).
-  const options: ServeOptions = { ...serveOptions, logger: redactingLogger(serveOptions.logger ?? silentLogger) };
+  const logger = redactingLogger(serveOptions.logger ?? silentLogger);
+  const options: ServeOptions = { ...serveOptions, logger };
   const specs: Record<string, StreamSpec> = { ...options.streams };
   if (options.dir !== undefined) {
     if (specs['default']) throw new ServerPushError('SP_ERR_CONFIG', 'both dir and a stream named "default" were given');
@@ -304,7 +305,7 @@ export async function createServer(serveOptions: ServeOptions): Promise<ServerPu
   const endpoints = new Map<string, Endpoint>();
   const starters: Array<() => void> = [];
   for (const [name, spec] of Object.entries(specs)) {
-    const { endpoint, start } = await createEndpoint(name, spec, ctx, { logger: options.logger ?? silentLogger, stdin: options.stdin });
+    const { endpoint, start } = await createEndpoint(name, spec, ctx, { logger, stdin: options.stdin });
     endpoints.set(name, endpoint);
     starters.push(start);
   }
