@@ -144,9 +144,18 @@ function nodeWriter(req: IncomingMessage, res: ServerResponse): ResponseWriter<v
   };
 }
 
+/** Users that access control let in, by request (see {@link setRequestUser}). */
+const requestUsers = new WeakMap<IncomingMessage, string>();
+
+/** Records who `req` is (access control, once it let the request in): session logs name them. */
+export function setRequestUser(req: IncomingMessage, user: string): void {
+  requestUsers.set(req, user);
+}
+
 /** What the serving path needs of a Node request. */
 export function nodeStreamRequest(req: IncomingMessage, query: URLSearchParams): StreamRequest {
-  return { method: req.method ?? 'GET', query, accept: req.headers.accept, remoteAddress: req.socket?.remoteAddress, userAgent: req.headers['user-agent'] };
+  const user = requestUsers.get(req);
+  return { method: req.method ?? 'GET', query, accept: req.headers.accept, remoteAddress: req.socket?.remoteAddress, userAgent: req.headers['user-agent'], ...(user === undefined ? {} : { user }) };
 }
 
 /**

@@ -34,6 +34,8 @@ export interface StreamRequest {
   /** The client's address, for logs and per-address limits. */
   readonly remoteAddress?: string | undefined;
   readonly userAgent?: string | undefined;
+  /** The user access control let in, if any (for session logs); set by the server's access check. */
+  user?: string | undefined;
 }
 
 /** A request that is not served: the status, a stable code, a message, and headers (`Retry-After`). */
@@ -86,6 +88,8 @@ export interface ServeObserver {
   refused?(stream: string, request: StreamRequest, refusal: Refusal): void;
   /** A viewer's head went out. */
   started?(session: ViewerSession): void;
+  /** A viewer's first part was written (`viewer.firstPartAt - viewer.startedAt`: the wait for it). */
+  firstPart?(session: ViewerSession): void;
   /** A viewer's response is over; `reason` says why. */
   ended?(session: ViewerSession, reason: ViewerEnd): void;
 }
@@ -169,6 +173,7 @@ export async function serveStream<R>(stream: Servable, request: StreamRequest, w
   const viewer = new Viewer(sink, {
     stallTimeoutMs: stream.stallTimeoutMs,
     ...(hooks.totals ? { totals: hooks.totals } : {}),
+    ...(hooks.observer?.firstPart ? { onFirstPart: () => hooks.observer!.firstPart!(observed) } : {}),
     onStall: () => hooks.logger?.warn('SP_ERR_SLOW_CLIENT', `stream ${stream.name}: dropped a viewer (${request.remoteAddress ?? 'unknown address'}) that took no data for ${stream.stallTimeoutMs} ms`),
   });
   const observed: ViewerSession = { stream: stream.name, request, viewer };

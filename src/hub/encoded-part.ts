@@ -26,6 +26,8 @@ export interface EncodedPart {
   readonly contentType: string;
   readonly body: Uint8Array;
   readonly timestamp: number;
+  /** `performance.now()` when the stream accepted the part (for the frame age at the socket write). */
+  readonly arrivedAt: number;
   /** Content-Type, Content-Length, X-Timestamp, blank line. */
   readonly head: Uint8Array;
   /** Standard framing: the delimiter alone. */
@@ -47,7 +49,7 @@ export function encodePart(framing: MultipartFraming, part: LivePart, seq: numbe
   const head = encodePartHeaders({ contentType: part.contentType, contentLength: part.body.length, timestamp });
   const nextHead = encodePartHeaders({ contentType: part.contentType });
   const { delimiter } = framing;
-  const common = { seq, contentType: part.contentType, timestamp };
+  const common = { seq, contentType: part.contentType, timestamp, arrivedAt: performance.now() };
   if (part.body.length > CONTIGUOUS_MAX_BODY) {
     const eagerTail = new Uint8Array(delimiter.length + nextHead.length);
     eagerTail.set(delimiter, 0);

@@ -6,7 +6,7 @@ import { ServerPushError, LimitExceededError } from '../errors.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { redactUrlsIn } from '../redact.ts';
 import { encodePart, type EncodedPart, type LivePart } from './encoded-part.ts';
-import { Subscriber } from './subscriber.ts';
+import { Subscriber, type SubscriberHooks } from './subscriber.ts';
 import { Viewer, type MultipartSink } from './viewer.ts';
 import { DEFAULT_MAX_PART_BYTES, DEFAULT_LIVE_STALL_TIMEOUT_MS } from '../defaults.ts';
 
@@ -62,6 +62,11 @@ export class LiveStream extends Emitter<LiveStreamEvents> {
   readonly framing: MultipartFraming;
   /** `framesSuperseded`: whole frames a pipe source read but did not push, a newer one having come with them (latest wins). */
   readonly counters = { partsIn: 0, partsRefused: 0, duplicatesDropped: 0, framesSuperseded: 0, viewersTotal: 0, viewersDropped: 0 };
+  /**
+   * Parts its viewers skipped, by reason (`partsSkippedBusy`, `partsSkippedFps`), and `onWrite`,
+   * told of every part written to a viewer (the server's metrics set it). Shared by its subscribers.
+   */
+  readonly subscriberHooks: SubscriberHooks = { partsSkippedBusy: 0, partsSkippedFps: 0, onWrite: undefined };
   private latestPart: EncodedPart | undefined;
   private readonly subscribers = new Set<Subscriber>();
   private readonly options: Required<Omit<LiveStreamOptions, 'name' | 'boundary' | 'logger' | 'maxUnsentBytes'>>;
@@ -172,7 +177,7 @@ export class LiveStream extends Emitter<LiveStreamEvents> {
    */
   subscribe(target: Viewer | MultipartSink, options: SubscribeOptions = {}): Subscriber {
     const viewer = target instanceof Viewer ? target : new Viewer(target, { stallTimeoutMs: this.options.stallTimeoutMs });
-    const subscriber = new Subscriber(viewer, this.framing, { eager: options.eager ?? false, maxFps: options.maxFps ?? 0 });
+    const subscriber = new Subscriber(viewer, this.framing, { eager: options.eager ?? false, maxFps: options.maxFps ?? 0 }, this.subscriberHooks);
     this.subscribers.add(subscriber);
     this.counters.viewersTotal++;
     const leave = () => {
@@ -222,6 +227,8 @@ export class LiveStream extends Emitter<LiveStreamEvents> {
           }
         : null,
       ...this.counters,
+      partsSkippedBusy: this.subscriberHooks.partsSkippedBusy,
+      partsSkippedFps: this.subscriberHooks.partsSkippedFps,
     };
   }
 }

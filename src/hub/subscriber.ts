@@ -13,12 +13,27 @@ export interface SubscriberOptions {
 }
 
 /**
+ * What a stream lends each of its subscribers: counters of skipped parts by reason, and an
+ * optional function told of every part written (metrics: the frame's age at the socket write).
+ * Shared by every subscriber of a stream; `onWrite` may be set after they subscribed.
+ */
+export interface SubscriberHooks {
+  /** Parts replaced unsent while the viewer was busy (had not taken the previous write). */
+  partsSkippedBusy: number;
+  /** Parts replaced unsent while the viewer waited for its `?fps` cap. */
+  partsSkippedFps: number;
+  /** Told after each part written to a viewer (`first`: its first part). Keep it cheap. */
+  onWrite?: ((part: EncodedPart, viewer: Viewer, first: boolean) => void) | undefined;
+}
+
+/**
  * One viewer of a live stream, with "latest wins" delivery: while its viewer is busy, each new
  * part replaces the one pending, so at most one part waits per viewer (a reference to the
  * stream's shared buffers, not a copy) and a viewer that never reads costs bounded memory and
  * never delays the others. Stalls are the {@link Viewer}'s business.
  */
 export class Subscriber {
+  /** Parts this viewer never got, a newer one having replaced them (busy viewer or `?fps` cap). */
   partsSkipped = 0;
   readonly viewer: Viewer;
   private readonly framing: MultipartFraming;
@@ -27,11 +42,13 @@ export class Subscriber {
   private started = false;
   private lastSentAt = -Infinity;
   private fpsTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly hooks: SubscriberHooks | undefined;
 
-  constructor(viewer: Viewer, framing: MultipartFraming, options: SubscriberOptions) {
+  constructor(viewer: Viewer, framing: MultipartFraming, options: SubscriberOptions, hooks?: SubscriberHooks) {
     this.viewer = viewer;
     this.framing = framing;
     this.options = options;
+    this.hooks = hooks;
     viewer.onDrain(() => this.flush());
     viewer.signal.addEventListener('abort', () => this.release(), { once: true });
   }
@@ -43,7 +60,14 @@ export class Subscriber {
   /** A new part of the stream: send it now, or keep it as the one pending. */
   offer(part: EncodedPart): void {
     if (this.viewer.closed) return;
-    if (this.pending) this.partsSkipped++;
+    if (this.pending) {
+      this.partsSkipped++;
+      // Waiting for the fps cap's timer, or for the client to take the previous write.
+      if (this.hooks) {
+        if (this.fpsTimer) this.hooks.partsSkippedFps++;
+        else this.hooks.partsSkippedBusy++;
+      }
+    }
     this.pending = part;
     this.flush();
   }
@@ -67,8 +91,10 @@ export class Subscriber {
     let chunks: readonly Uint8Array[];
     if (this.started) chunks = this.options.eager ? part.eager : part.standard;
     else chunks = this.options.eager ? [this.framing.opening, part.head, ...part.eager] : [this.framing.opening, ...part.standard];
+    const first = !this.started;
     this.started = true;
     this.viewer.write(chunks);
+    this.hooks?.onWrite?.(part, this.viewer, first);
   }
 
   /**

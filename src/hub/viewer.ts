@@ -23,9 +23,10 @@ export interface MultipartSink {
 /**
  * Why a viewer's response ended: the stream had no more parts (`finished`, a slideshow that does
  * not loop), the client went away (`disconnected`), it took nothing for the stall timeout
- * (`stalled`), or the server ended it (`shutdown`).
+ * (`stalled`), the server ended it (`shutdown`: it stops, or the stream was removed), or a limit
+ * ended it (`limit`: the maximum session duration).
  */
-export type ViewerEnd = 'finished' | 'disconnected' | 'stalled' | 'shutdown';
+export type ViewerEnd = 'finished' | 'disconnected' | 'stalled' | 'shutdown' | 'limit';
 
 /** Totals a viewer adds to as it writes (e.g. the server's `/status`), shared by many viewers. */
 export interface WriteTotals {
@@ -40,6 +41,8 @@ export interface ViewerOptions {
   onStall?: (viewer: Viewer) => void;
   /** Added to at each write. */
   totals?: WriteTotals;
+  /** Told once, when its first part is written (metrics: the time to the first frame). */
+  onFirstPart?: (viewer: Viewer) => void;
 }
 
 /**
@@ -55,6 +58,8 @@ export class Viewer {
   bytesSent = 0;
   /** `performance.now()` when the viewer was created. */
   readonly startedAt = performance.now();
+  /** `performance.now()` when its first part was written; undefined before. */
+  firstPartAt: number | undefined;
   /** Resolves once the response is closed, with why. */
   readonly ended: Promise<ViewerEnd>;
   private readonly sink: MultipartSink;
@@ -146,7 +151,7 @@ export class Viewer {
    * that does not take these last bytes is dropped like any stalled one, the stall timeout counting
    * from when it became busy.
    */
-  end(chunks: readonly Uint8Array[], reason: 'finished' | 'shutdown', part = chunks.length > 0): void {
+  end(chunks: readonly Uint8Array[], reason: 'finished' | 'shutdown' | 'limit', part = chunks.length > 0): void {
     if (this.closed) return;
     this.reason = reason;
     this.count(chunks, part);
@@ -168,7 +173,10 @@ export class Viewer {
     let bytes = 0;
     for (const chunk of chunks) bytes += chunk.length;
     this.bytesSent += bytes;
-    if (part) this.partsSent++;
+    if (part && this.partsSent++ === 0) {
+      this.firstPartAt = performance.now();
+      this.options.onFirstPart?.(this);
+    }
     const totals = this.options.totals;
     if (totals) {
       totals.bytesSent += bytes;
