@@ -46,3 +46,22 @@ export const DEFAULT_GET_TIMEOUT_MS = 30_000;
  * while every other viewer waited (decision 0011). 0 leaves the kernel's default.
  */
 export const DEFAULT_MAX_UNSENT_BYTES = 128 * 1024;
+
+/** Limits (issue 13): most stream viewers in all; 0 = no limit. */
+export const DEFAULT_MAX_VIEWERS = 0;
+/** Most viewers of one stream; 0 = no limit. */
+export const DEFAULT_MAX_VIEWERS_PER_STREAM = 0;
+/** Most viewers from one client address (answered 429); 0 = no limit. */
+export const DEFAULT_MAX_VIEWERS_PER_CLIENT = 0;
+/** Longest a viewer's session may last before the server ends it (reason `limit`); 0 = no limit. */
+export const DEFAULT_MAX_SESSION_MS = 0;
+/** `Retry-After` of a request refused by a viewer limit, in seconds. */
+export const LIMIT_RETRY_AFTER_SECONDS = 5;
+/** Largest request head (request line and headers) in bytes; larger is answered 431. */
+export const DEFAULT_MAX_HEADER_BYTES = 16 * 1024;
+/** A client must send its whole request head within this time (slowloris). */
+export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
+/** A client must send its whole request (head and body) within this time; never cuts a response. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+/** `/readyz`: a source that has sent no frame yet is still ready for this long after its start. */
+export const DEFAULT_SOURCE_START_GRACE_MS = 10_000;

@@ -62,6 +62,7 @@ export class Subscriber {
     if (this.viewer.closed) return;
     if (this.pending) {
       this.partsSkipped++;
+      this.viewer.partsSkipped++;
       // Waiting for the fps cap's timer, or for the client to take the previous write.
       if (this.hooks) {
         if (this.fpsTimer) this.hooks.partsSkippedFps++;

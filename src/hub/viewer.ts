@@ -56,6 +56,8 @@ export class Viewer {
   readonly signal: AbortSignal;
   partsSent = 0;
   bytesSent = 0;
+  /** Parts of a live stream this viewer never got, a newer one having replaced them (busy, `?fps` cap). */
+  partsSkipped = 0;
   /** `performance.now()` when the viewer was created. */
   readonly startedAt = performance.now();
   /** `performance.now()` when its first part was written; undefined before. */

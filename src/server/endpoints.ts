@@ -89,7 +89,7 @@ export async function createEndpoint(name: string, spec: StreamSpec, ctx: Endpoi
       break;
   }
   const endpoint = new LiveEndpoint(name, live, source);
-  return { endpoint, start: () => source?.start(live) };
+  return { endpoint, start: () => endpoint.startSource() };
 }
 
 /**

@@ -9,12 +9,16 @@ import { ServerStatus } from './status.ts';
 import { renderIndexPage } from './index-page.ts';
 import { ViewerRoutes, indexEntries, normalizeCors, type CorsOrigins } from './viewer-routes.ts';
 import { countHeader, parseTarget, sendBody, sendError, type Endpoint, type EndpointContext } from './http-util.ts';
-import { createEndpoint, type EndpointResources } from './endpoints.ts';
+import type { EndpointResources } from './endpoints.ts';
 import { LiveEndpoint } from './live-endpoint.ts';
 import type { StreamSpec } from './stream-spec.ts';
 import { serveNode } from '../adapters/node-http.ts';
 import type { ServeHooks } from '../adapters/serve.ts';
 import { DEFAULT_BACKLOG, DEFAULT_CLOSE_GRACE_MS, DEFAULT_HOST, DEFAULT_PORT } from '../defaults.ts';
+import { Operations, type RouteKind } from './operations.ts';
+import { resolveLimits, type ServerLimits } from './limits.ts';
+import type { ServerMetrics } from './metrics.ts';
+import { StreamSet, type StreamChanges } from './stream-set.ts';
 
 /** Options of {@link createServer}. */
 export interface ServeOptions {
@@ -56,6 +60,10 @@ export interface ServeOptions {
    * `['https://example.com']`. @default none (same origin only)
    */
   cors?: CorsOrigins;
+  /** Viewer limits, session duration, request head size and timeouts (README: Limits). */
+  limits?: ServerLimits;
+  /** `/readyz`: a source that has sent no frame yet is still ready this long after its start. @default 10000 */
+  sourceStartGraceMs?: number;
 }
 
 /** One part as it went out, emitted as `'part'` on the server (slideshow streams). */
@@ -88,9 +96,13 @@ export class ServerPushServer extends EventEmitter {
   /** What every stream request passes through (adapters/serve.ts): shutdown, counters, logs. */
   private readonly serveHooks: ServeHooks;
   private started = false;
+  /** Metrics, limits, health and session logs (operations.ts). */
+  private readonly ops: Operations;
+  /** The streams, changed by {@link applyStreams}. */
+  private readonly streams: StreamSet | undefined;
 
   /** Use {@link createServer}. */
-  constructor(endpoints: Map<string, Endpoint>, starters: Array<() => void>, stop: AbortController, status: ServerStatus, options: ServeOptions) {
+  constructor(endpoints: Map<string, Endpoint>, starters: Array<() => void>, stop: AbortController, status: ServerStatus, options: ServeOptions, streams?: StreamSet) {
     super();
     this.status = status;
     this.endpoints = endpoints;
@@ -100,9 +112,12 @@ export class ServerPushServer extends EventEmitter {
     this.logger = options.logger ?? silentLogger;
     this.options = { port: options.port ?? DEFAULT_PORT, host: options.host ?? DEFAULT_HOST, backlog: options.backlog ?? DEFAULT_BACKLOG };
     this.basePath = normalizeBasePath(options.basePath);
-    this.serveHooks = { stop: stop.signal, observer: status, totals: status, logger: this.logger };
+    this.streams = streams;
+    this.ops = new Operations(() => this.endpoints, { limits: options.limits, sourceStartGraceMs: options.sourceStartGraceMs, logger: this.logger });
+    for (const endpoint of endpoints.values()) this.ops.metrics.attach(endpoint);
+    this.serveHooks = this.ops.hooks({ stop: stop.signal, observer: status, totals: status, logger: this.logger });
     this.viewer = new ViewerRoutes(endpoints, options.cors === undefined ? undefined : normalizeCors(options.cors));
-    this.http = createHttpServer({ noDelay: true, requireHostHeader: true }, (req, res) => {
+    this.http = createHttpServer({ noDelay: true, requireHostHeader: true, ...this.ops.httpOptions }, (req, res) => {
       this.handle(req, res).catch((error: unknown) => {
         // Logged once, with its stack; the client learns only that it was our fault.
         this.logger.error('SP_ERR_INTERNAL', `request ${req.method} ${req.url} failed: ${(error as Error).stack ?? String(error)}`);
@@ -118,6 +133,30 @@ export class ServerPushServer extends EventEmitter {
     const endpoint = this.endpoints.get(name);
     if (!(endpoint instanceof LiveEndpoint)) throw new ServerPushError('SP_ERR_UNKNOWN_STREAM', `no live stream named ${JSON.stringify(name)}`);
     return endpoint.live;
+  }
+
+  /** The server's Prometheus metrics (`GET /metrics`); access control counts its refusals with `metrics.authFailure(reason)`. */
+  get metrics(): ServerMetrics {
+    return this.ops.metrics;
+  }
+
+  /**
+   * Serves `specs` from now on, without dropping anyone: added streams start, removed ones end
+   * their viewers cleanly, a stream whose source changed restarts it (its viewers stay), one
+   * changed otherwise is made anew, unchanged ones are not touched. A set that cannot be built is
+   * refused whole with a coded error (`SP_ERR_CONFIG`, `SP_ERR_DIR_NOT_FOUND`…), the running one kept.
+   */
+  async applyStreams(specs: Record<string, StreamSpec>): Promise<StreamChanges> {
+    if (!this.streams) throw new ServerPushError('SP_ERR_CONFIG', 'this server cannot change its streams');
+    return this.streams.apply(specs);
+  }
+
+  /** A new config: its streams ({@link applyStreams}) and its viewer limits and session duration. */
+  async reload(config: { streams: Record<string, StreamSpec>; limits?: ServerLimits }): Promise<StreamChanges> {
+    const limits = resolveLimits({ ...this.ops.limits.current, ...config.limits });
+    const changes = await this.applyStreams(config.streams);
+    this.ops.limits.set(limits);
+    return changes;
   }
 
   /** Names of the streams served. */
@@ -194,7 +233,7 @@ export class ServerPushServer extends EventEmitter {
     clearTimeout(timer);
   }
 
-  private route(path: string, query: URLSearchParams): { endpoint: string; action: 'stream' | 'snapshot' } | { unknownIndex: number } | 'index' | 'status' | 'viewer' | undefined {
+  private route(path: string, query: URLSearchParams): { endpoint: string; action: 'stream' | 'snapshot' } | { unknownIndex: number } | 'index' | 'status' | 'viewer' | 'metrics' | 'healthz' | 'readyz' | undefined {
     if (path === '/') {
       // mjpg-streamer's URLs, so that clients built for it (OctoPrint, Home Assistant, motionEye)
       // work: ?action=stream|snapshot, and _N for its input N (0: the default stream).
@@ -210,6 +249,7 @@ export class ServerPushServer extends EventEmitter {
     // `/stream/`, `/snapshot/cam/`, `/status/`: a trailing slash is the same resource.
     const normalized = path.endsWith('/') ? path.slice(0, -1) : path;
     if (normalized === '/status') return 'status';
+    if (normalized === '/metrics' || normalized === '/healthz' || normalized === '/readyz') return normalized.slice(1) as 'metrics' | 'healthz' | 'readyz';
     const match = /^\/(stream|snapshot)(?:\/([^/]+))?$/.exec(normalized);
     if (!match) return undefined;
     return { endpoint: match[2] ?? 'default', action: match[1] as 'stream' | 'snapshot' };
@@ -229,6 +269,7 @@ export class ServerPushServer extends EventEmitter {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const routed = this.ops.trackRequest(res);
     const target = parseTarget(req.url);
     if (!target) return sendError(res, 400, 'SP_ERR_BAD_REQUEST', 'malformed request target');
     if (countHeader(req, 'host') > 1) return sendError(res, 400, 'SP_ERR_BAD_REQUEST', 'more than one Host header');
@@ -236,15 +277,20 @@ export class ServerPushServer extends EventEmitter {
     const path = this.underBase(target.path, target.query);
     if (path === undefined) return sendError(res, 404, 'SP_ERR_NOT_FOUND', `no such path; this server serves under ${this.basePath}/`);
     if (typeof path !== 'string') {
+      routed('redirect');
       res.writeHead(308, { Location: path.redirect, 'Content-Length': '0' });
       return void res.end();
     }
     const route = this.route(path, target.query);
+    routed(routeKind(route));
     if (!route) return sendError(res, 404, 'SP_ERR_NOT_FOUND', 'no such path; try / , /stream, /view, /snapshot or /status');
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return sendError(res, 405, 'SP_ERR_METHOD_NOT_ALLOWED', `${req.method} is not allowed here`, { Allow: 'GET, HEAD' });
     }
     if (route === 'status') return this.sendStatus(res);
+    if (route === 'metrics') return this.ops.sendMetrics(res);
+    if (route === 'healthz') return this.ops.sendHealth(res);
+    if (route === 'readyz') return this.ops.sendReady(res, this.http.listening && this.started && !this.stop.signal.aborted);
     if (route === 'index') return this.sendIndex(res);
     if (route === 'viewer') return this.viewer.handle(req, res, path, target.query);
     if ('unknownIndex' in route) return sendError(res, 404, 'SP_ERR_UNKNOWN_STREAM', `no stream with input index ${route.unknownIndex}; this server has ${this.endpoints.size} (0 to ${this.endpoints.size - 1}: ${this.streamNames.join(', ')})`);
@@ -266,6 +312,13 @@ export class ServerPushServer extends EventEmitter {
     const title = first?.kind === 'slideshow' && this.endpoints.size === 1 ? first.title : 'serverpush';
     sendBody(res, 200, 'text/html; charset=utf-8', renderIndexPage({ title, streams: entries }), { 'Cache-Control': 'no-cache' });
   }
+}
+
+/** The kind of a route for the request counter (metrics: never the raw path). */
+function routeKind(route: ReturnType<ServerPushServer['route']>): RouteKind {
+  if (route === undefined) return 'not_found';
+  if (typeof route === 'string') return route;
+  return 'unknownIndex' in route ? 'not_found' : route.action;
 }
 
 /**
@@ -302,14 +355,15 @@ export async function createServer(serveOptions: ServeOptions): Promise<ServerPu
     emitPart: (event) => server?.emit('part', event),
     nextClientId: () => ++clientIds,
   };
-  const endpoints = new Map<string, Endpoint>();
-  const starters: Array<() => void> = [];
-  for (const [name, spec] of Object.entries(specs)) {
-    const { endpoint, start } = await createEndpoint(name, spec, ctx, { logger, stdin: options.stdin });
-    endpoints.set(name, endpoint);
-    starters.push(start);
-  }
-  server = new ServerPushServer(endpoints, starters, stop, status, options);
+  resolveLimits(options.limits); // refuse bad limits before any stream is made
+  const streams = await StreamSet.create(specs, {
+    stop: stop.signal,
+    context: { emitPart: ctx.emitPart, nextClientId: ctx.nextClientId },
+    resources: { logger, stdin: options.stdin },
+    onEndpoint: (endpoint) => server?.metrics.attach(endpoint),
+    onRestart: (name) => server?.metrics.sourceRestarted(name),
+  });
+  server = new ServerPushServer(streams.endpoints, [() => streams.start()], stop, status, options, streams);
   return server;
 }
 
