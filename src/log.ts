@@ -68,7 +68,7 @@ export function createStreamLogger(stream: { write(text: string): unknown }, opt
     warn: (code, message) => { if (shows(threshold, 'warn')) line('warn', `${code} ${message}`); },
     error: (code, message) => { if (shows(threshold, 'error')) line('error', `${code} ${message}`); },
     event: (level, message, fields, code) => {
-      if (shows(threshold, level)) line(level === 'notice' ? 'info' : level, `${code ? `${code} ` : ''}${message}${formatFields(fields)}`);
+      if (shows(threshold, level)) line(level, `${code ? `${code} ` : ''}${message}${formatFields(fields)}`);
     },
   };
 }

@@ -97,11 +97,14 @@ test('an unreadable file is skipped with a warning and the stream goes on', asyn
     prefix = ['setpriv', `--reuid=${nobody}`, `--regid=${group}`, '--clear-groups'];
     await chmod(dir, 0o755);
     // The clone may sit where nobody cannot read (e.g. under /root): run a copy of the built CLI
-    // (it has no runtime dependencies) from a folder anyone can read.
+    // and its runtime dependencies from a folder anyone can read.
     const copy = await makeFolder();
     t.after(() => removeFolder(copy));
     await cp(new URL('../dist', import.meta.url), join(copy, 'dist'), { recursive: true });
     await cp(new URL('../package.json', import.meta.url), join(copy, 'package.json'));
+    const root = new URL('..', import.meta.url).pathname;
+    const runtime = execFileSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: root, encoding: 'utf8' }).split('\n').filter((path) => path.includes('/node_modules/'));
+    for (const path of runtime) await cp(path, join(copy, path.slice(path.indexOf('node_modules/'))), { recursive: true });
     execFileSync('chmod', ['-R', 'a+rX', copy]);
     cli = join(copy, 'dist', 'cli', 'main.js');
   }

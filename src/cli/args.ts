@@ -3,6 +3,8 @@ import { parseOptions, type OptionSpec, type OptionValues } from './options.ts';
 import type { StreamSpec } from '../server/stream-spec.ts';
 import { normalizeCors, type CorsOrigins } from '../server/viewer-routes.ts';
 import type { PipeFormat } from '../sources/frame-feed.ts';
+import { OPS_OPTIONS, parseOpsArgs, type OpsArgs } from './ops-args.ts';
+import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_MAX_HEADER_BYTES, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_SOURCE_START_GRACE_MS } from '../defaults.ts';
 import { DEFAULT_BACKLOG, DEFAULT_HOST, DEFAULT_INTERVAL_MS, DEFAULT_MAX_PART_BYTES, DEFAULT_PORT, DEFAULT_RELAY_IDLE_MS, DEFAULT_STALL_TIMEOUT_MS, DEFAULT_MAX_UNSENT_BYTES } from '../defaults.ts';
 
 export const USAGE = `Usage: serverpush serve [DIR] [options]
@@ -46,7 +48,25 @@ Options:
   --serve-last          live streams: while the source is down, new viewers get the last frame
   --cors ORIGIN         let pages of ORIGIN (e.g. https://example.com; * for any) read the
                         streams and embed the viewer; repeat for more origins
-  --quiet               log warnings and errors only
+  --quiet               log warnings and errors only (same as --log-level warn)
+  --log-format FMT      json (one JSON object a line) or text (default json when stderr
+                        is not a terminal, else text)
+  --log-level LEVEL     info, warn, error or silent (default info)
+  --max-viewers N       most viewers in all, more are answered 503 (default 0: no limit)
+  --max-viewers-per-stream N
+                        most viewers of one stream, more are answered 503 (default 0)
+  --max-viewers-per-client N
+                        most viewers from one client address, more get 429 (default 0)
+  --max-session SECS    end a viewer's session after this long; it reconnects (default 0: never)
+  --max-header-bytes N  largest request head, larger gets 431 (default ${DEFAULT_MAX_HEADER_BYTES})
+  --headers-timeout SECS
+                        cut a client that has not sent its request head in time (default ${DEFAULT_HEADERS_TIMEOUT_MS / 1000})
+  --request-timeout SECS
+                        cut a client that has not sent its whole request in time; never cuts
+                        a stream being served (default ${DEFAULT_REQUEST_TIMEOUT_MS / 1000})
+  --start-grace SECS    /readyz: a source with no frame yet is ready this long after its
+                        start (default ${DEFAULT_SOURCE_START_GRACE_MS / 1000})
+  --watch-config        with --config: reload the file when it changes (SIGHUP always does)
   -h, --help            show this help
   -v, --version         show the version
 `;
@@ -64,6 +84,8 @@ export interface ServeArgs {
   /** --cors: origins allowed to read the streams and frame the viewer. */
   cors: CorsOrigins | undefined;
   quiet: boolean;
+  /** Logs, limits, readiness, config reload (ops-args.ts). */
+  ops: OpsArgs;
 }
 
 export type Command = { command: 'help' } | { command: 'version' } | ({ command: 'serve' } & ServeArgs);
@@ -115,13 +137,14 @@ const SERVE_OPTIONS: Record<string, OptionSpec> = {
   quiet: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
+  ...OPS_OPTIONS,
 };
 
 /** Options that take a path, a command, a URL or a name: an empty value is a mistake. */
 const NOT_EMPTY = ['host', 'watch', 'exec', 'relay', 'config', 'relay-user', 'relay-password-file'] as const;
 
 /** Options of the server as a whole: they apply whatever the source (also with --config). */
-const SERVER_OPTIONS = new Set(['port', 'host', 'backlog', 'base-path', 'cors', 'quiet', 'config', 'help', 'version']);
+const SERVER_OPTIONS = new Set(['port', 'host', 'backlog', 'base-path', 'cors', 'quiet', 'config', 'help', 'version', ...Object.keys(OPS_OPTIONS)]);
 
 /** Which source the options choose, in words, and the options that apply to it besides the server's. */
 function applicable(values: OptionValues, hasDir: boolean): { source: string; options: string[] } {
@@ -197,5 +220,6 @@ export function parseCommand(argv: readonly string[], defaultDir: string): Comma
     basePath: values['base-path'],
     cors: corsOrigins(values.cors),
     quiet: values.quiet ?? false,
+    ops: parseOpsArgs(raw),
   };
 }

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { ServerPushError } from '../errors.ts';
 import type { StreamSpec } from '../server/stream-spec.ts';
+import { OPS_CONFIG_KEYS, opsFromConfig, type OpsConfig } from './ops-args.ts';
 
 /**
  * The config file: JSON with optional `port`, `host` and `backlog`, and `streams`, an object of named
@@ -19,6 +20,8 @@ export interface ConfigFile {
   backlog?: number;
   basePath?: string;
   streams: Record<string, StreamSpec>;
+  /** Limits (`maxViewers`, `maxSession`, … see ops-args.ts) and `startGrace`. */
+  ops?: OpsConfig;
 }
 
 const COMMON = ['type', 'maxPartBytes', 'stallTimeout', 'maxUnsentBytes', 'dropDuplicates', 'serveLastWhenDown'];
@@ -129,7 +132,7 @@ export async function loadConfig(file: string): Promise<ConfigFile> {
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(file, 'must hold a JSON object');
   const r = raw as Raw;
-  for (const key of Object.keys(r)) if (!['port', 'host', 'backlog', 'basePath', 'streams'].includes(key)) fail(file, `unknown key ${JSON.stringify(key)}`);
+  for (const key of Object.keys(r)) if (!['port', 'host', 'backlog', 'basePath', 'streams', ...OPS_CONFIG_KEYS].includes(key)) fail(file, `unknown key ${JSON.stringify(key)}`);
   const port = r['port'];
   if (port !== undefined && (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535)) fail(file, 'port must be an integer from 0 to 65535');
   const host = text(r, 'host', file, false);
@@ -141,5 +144,5 @@ export async function loadConfig(file: string): Promise<ConfigFile> {
   const base = dirname(resolve(file));
   const specs: Record<string, StreamSpec> = {};
   for (const [name, spec] of Object.entries(streams)) specs[name] = streamSpecFrom(spec, `${file}: streams.${name}`, base);
-  return { ...defined({ port: port as number | undefined, host, backlog: backlog as number | undefined, basePath }), streams: specs };
+  return { ...defined({ port: port as number | undefined, host, backlog: backlog as number | undefined, basePath }), streams: specs, ops: opsFromConfig(r, file) };
 }

@@ -3,7 +3,9 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseCommand, USAGE } from './args.ts';
 import { createServer } from '../server/server.ts';
-import { createStreamLogger } from '../log.ts';
+import { createStreamLogger, logEvent } from '../log.ts';
+import { createJsonLogger } from '../log-json.ts';
+import { ConfigReloader } from './reload.ts';
 import { isServerPushError } from '../errors.ts';
 import { runGet } from './get.ts';
 import { loadConfig } from './config.ts';
@@ -76,10 +78,15 @@ async function main(argv: readonly string[]): Promise<void> {
     const { version } = JSON.parse(readFileSync(new URL('package.json', `file://${packageRoot}`), 'utf8')) as { version: string };
     return void process.stdout.write(`${version}\n`);
   }
-  const logger = createStreamLogger(process.stderr, { quiet: command.quiet });
+  // JSON lines where a program reads them (stderr not a terminal: systemd, docker), text for a person.
+  const envFormat = process.env['SERVERPUSH_LOG_FORMAT'];
+  const logFormat = command.ops.logFormat ?? (envFormat === 'json' || envFormat === 'text' ? envFormat : process.stderr.isTTY ? 'text' : 'json');
+  const logLevel = command.ops.logLevel ?? (command.quiet ? 'warn' : 'info');
+  const logger = logFormat === 'json' ? createJsonLogger({ level: logLevel }) : createStreamLogger(process.stderr, { level: logLevel });
   let server;
+  let config;
   try {
-    const config = command.config === undefined ? undefined : await loadConfig(command.config);
+    config = command.config === undefined ? undefined : await loadConfig(command.config);
     server = await createServer({
       streams: config?.streams ?? command.streams,
       logger,
@@ -90,6 +97,8 @@ async function main(argv: readonly string[]): Promise<void> {
       ...optional('backlog', command.backlog ?? config?.backlog),
       ...optional('basePath', command.basePath ?? config?.basePath),
       ...optional('cors', command.cors),
+      limits: { ...config?.ops?.limits, ...command.ops.limits },
+      ...optional('sourceStartGraceMs', command.ops.sourceStartGraceMs ?? config?.ops?.sourceStartGraceMs),
     });
   } catch (error) {
     if (isServerPushError(error) && ['SP_ERR_DIR_NOT_FOUND', 'SP_ERR_NOT_A_DIRECTORY', 'SP_ERR_CONFIG', 'SP_ERR_UNKNOWN_TYPE', 'SP_ERR_NOT_A_FILE', 'SP_ERR_UNREADABLE'].includes(error.code)) {
@@ -103,7 +112,8 @@ async function main(argv: readonly string[]): Promise<void> {
       const path = name === 'default' ? 'stream' : `stream/${name}`;
       logger.info(`stream ${name}: ${describe((command.config ? undefined : command.streams[name]))}at ${url}${path}`);
     }
-    logger.info(`serving at ${url} (status: ${url}status)`);
+    // Shown whatever the log level (--quiet too): where the server is.
+    logEvent(logger, 'notice', `serving at ${url} (status: ${url}status, metrics: ${url}metrics)`, { event: 'listening', url: url.href });
     const unsent = unsentLimitSupport();
     if (!unsent.supported) {
       logger.info(`note: cannot bound what the kernel queues for a client that stops reading: ${unsent.reason}; set \`sysctl net.ipv4.tcp_notsent_lowat=131072\` on the host instead (README: Clients that stop reading)`);
@@ -121,6 +131,11 @@ async function main(argv: readonly string[]): Promise<void> {
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+  const reloader = new ConfigReloader({ server, file: command.config, initial: config, flagLimits: command.ops.limits, logger });
+  if (command.ops.watchConfig) reloader.watch();
+  process.on('SIGHUP', () => {
+    void reloader.reload('SIGHUP');
+  });
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {

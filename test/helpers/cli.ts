@@ -3,6 +3,14 @@ import { once } from 'node:events';
 
 export const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname;
 
+/**
+ * The environment of a CLI run: text logs, as the tests read them (stderr is a pipe here, where the
+ * CLI would pick JSON lines); `env` adds to it or overrides it.
+ */
+function cliEnv(env: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { ...process.env, SERVERPUSH_LOG_FORMAT: 'text', ...env };
+}
+
 export interface Finished {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -11,9 +19,9 @@ export interface Finished {
 }
 
 /** Runs the built CLI to completion. */
-export async function runCli(args: string[], options: { timeoutMs?: number; prefix?: string[] } = {}): Promise<Finished> {
+export async function runCli(args: string[], options: { timeoutMs?: number; prefix?: string[]; env?: Record<string, string> } = {}): Promise<Finished> {
   const [command, ...rest] = [...(options.prefix ?? []), process.execPath, CLI, ...args];
-  const child = spawn(command!, rest, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command!, rest, { stdio: ['ignore', 'pipe', 'pipe'], env: cliEnv(options.env) });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (text: string) => { stdout += text; });
@@ -33,9 +41,9 @@ export interface RunningServer {
 }
 
 /** Starts `serverpush serve …` and resolves once it listens (its log line gives the URL). */
-export async function startCli(args: string[], options: { prefix?: string[]; stdin?: string; cli?: string } = {}): Promise<RunningServer> {
+export async function startCli(args: string[], options: { prefix?: string[]; stdin?: string; cli?: string; env?: Record<string, string> } = {}): Promise<RunningServer> {
   const [command, ...rest] = [...(options.prefix ?? []), process.execPath, options.cli ?? CLI, 'serve', ...args];
-  const child = spawn(command!, rest, { stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'] });
+  const child = spawn(command!, rest, { stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'], env: cliEnv(options.env) });
   // With `stdin`, a shell command (in its own process group) whose output feeds the server.
   const producer = options.stdin === undefined ? undefined : spawn('sh', ['-c', options.stdin], { stdio: ['ignore', 'pipe', 'ignore'], detached: true });
   if (producer) {
