@@ -7,6 +7,9 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
+/** nginx's program: Debian puts it in /usr/sbin, which a user's PATH may lack. */
+export const NGINX = existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx';
+
 /** How to tell each program is here, and the Debian package that brings it. */
 const TOOLS = {
   ffmpeg: { check: () => runs('ffmpeg', ['-version']), apt: 'ffmpeg' },
@@ -15,6 +18,8 @@ const TOOLS = {
   setpriv: { check: () => runs('setpriv', ['--version']), apt: 'util-linux' },
   chromium: { check: () => existsSync(process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium'), apt: 'chromium' },
   firefox: { check: () => existsSync(process.env['FIREFOX_PATH'] ?? '/usr/bin/firefox-esr'), apt: 'firefox-esr' },
+  promtool: { check: () => runs('promtool', ['--version']), apt: 'prometheus' },
+  nginx: { check: () => runs(NGINX, ['-v']), apt: 'nginx' },
 } as const;
 
 export type Tool = keyof typeof TOOLS;
