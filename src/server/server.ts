@@ -168,8 +168,10 @@ export class ServerPushServer extends EventEmitter {
   private clientError(error: NodeJS.ErrnoException, socket: Duplex): void {
     if (error.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
     const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
-    const body = `${JSON.stringify({ error: 'SP_ERR_BAD_REQUEST', message: tooLarge ? 'request headers too large' : `malformed request (${error.code ?? 'parse error'})` })}\n`;
-    socket.end(`HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    // headersTimeout / requestTimeout (limits.ts): the request did not come in time (slowloris).
+    const late = error.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    const body = `${JSON.stringify(late ? { error: 'SP_ERR_TIMEOUT', message: 'the request did not arrive in time' } : { error: 'SP_ERR_BAD_REQUEST', message: tooLarge ? 'request headers too large' : `malformed request (${error.code ?? 'parse error'})` })}\n`;
+    socket.end(`HTTP/1.1 ${late ? '408 Request Timeout' : tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   }
 
   /** Starts the sources and listens. Throws `SP_ERR_ADDRESS_IN_USE` when the port is taken. */
