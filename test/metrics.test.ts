@@ -156,4 +156,6 @@ test('docs/operations.md names every metric /metrics exports, and no other', asy
   const dashboard = readFileSync(new URL('../docs/grafana-dashboard.json', import.meta.url), 'utf8');
   JSON.parse(dashboard);
   for (const match of dashboard.matchAll(/(serverpush_[a-z_]+?)(?:_bucket|_sum|_count)?\b/g)) assert.ok(exported.has(match[1]!), `dashboard uses ${match[0]}`);
+  const all = new Set(metricFamilies(text));
+  for (const match of `${dashboard}\n${readFileSync(OPERATIONS, 'utf8')}`.matchAll(/\b((?:process|nodejs)_[a-z0-9_]+)\b/g)) assert.ok(all.has(match[1]!), `${match[1]} is exported`);
 });
