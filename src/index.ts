@@ -15,3 +15,7 @@ export { liveHandler, serveNode } from './adapters/node-http.ts';
 export { createStreamLogger } from './log.ts';
 export { authenticatingFetch, type AuthenticatingFetch, type AuthenticatingFetchOptions, type AuthScheme, type Credentials } from './client/http-auth.ts';
 export { redactUrl } from './redact.ts';
+export { createJsonLogger, type JsonLoggerOptions } from './log-json.ts';
+export type { ServerLimits } from './server/limits.ts';
+export type { ServerMetrics } from './server/metrics.ts';
+export type { StreamChanges } from './server/stream-set.ts';
