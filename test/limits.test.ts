@@ -120,6 +120,22 @@ test('maxSessionMs: the server ends a session once it lasted that long (reason l
   back.close();
 });
 
+test('maxSessionMs ends a slideshow client and an eager live viewer cleanly too: the announced part, then the closing delimiter', needs('ffmpeg'), async (t) => {
+  const { server, url } = await startServer({ limits: { maxSessionMs: 500 }, streams: { show: { type: 'slideshow', dir: EXAMPLES, intervalMs: 100, loop: true }, cam: { type: 'push' } } });
+  t.after(() => server.close());
+  const show = await openStream(new URL('stream/show', url));
+  await show.ended; // the strict reader refuses a stream cut inside a part or without its close
+  assert.ok(show.reader.parts.length >= 3, `got ${show.reader.parts.length} documents`);
+  server.live('cam').push(frame);
+  const pusher = setInterval(() => server.live('cam').push(frame), 50);
+  t.after(() => clearInterval(pusher));
+  // A browser's <img>: eager framing, the next part's headers sent right after each part.
+  const eager = await rawExchange(url, (socket) => socket.write('GET /stream/cam HTTP/1.1\r\nHost: x\r\nAccept: image/avif,image/webp,*/*\r\n\r\n'));
+  const boundary = server.live('cam').framing.boundary;
+  assert.ok(eager.text.endsWith(`\xff\xd9\r\n--${boundary}--\r\n`), `ends with a whole frame and the close delimiter: ${JSON.stringify(eager.text.slice(-80))}`);
+  assert.ok(eager.closedAfterMs >= 450, `after ${eager.closedAfterMs} ms`);
+});
+
 /** Opens a raw connection; resolves with what the server sent once it closed it, and when. */
 function rawExchange(url: URL, write: (socket: Socket) => void): Promise<{ text: string; closedAfterMs: number }> {
   return new Promise((resolve) => {

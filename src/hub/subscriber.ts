@@ -39,6 +39,8 @@ export class Subscriber {
   private readonly framing: MultipartFraming;
   private readonly options: SubscriberOptions;
   private pending: EncodedPart | undefined;
+  /** The newest part offered (sent or pending): what a clean end repeats (see {@link end}). */
+  private newest: EncodedPart | undefined;
   private started = false;
   private lastSentAt = -Infinity;
   private fpsTimer: ReturnType<typeof setTimeout> | undefined;
@@ -50,6 +52,7 @@ export class Subscriber {
     this.options = options;
     this.hooks = hooks;
     viewer.onDrain(() => this.flush());
+    viewer.setFinisher((reason) => this.end(this.newest, reason));
     viewer.signal.addEventListener('abort', () => this.release(), { once: true });
   }
 
@@ -70,6 +73,7 @@ export class Subscriber {
       }
     }
     this.pending = part;
+    this.newest = part;
     this.flush();
   }
 
@@ -104,12 +108,12 @@ export class Subscriber {
    * `latest` — the newest frame, again for a viewer that had it — then the closing delimiter.
    * A viewer that got nothing yet just ends.
    */
-  end(latest: EncodedPart | undefined): void {
+  end(latest: EncodedPart | undefined, reason: 'shutdown' | 'limit' = 'shutdown'): void {
     if (this.viewer.closed) return;
     this.release();
     const { close } = this.framing;
-    if (!this.started || !latest) this.viewer.end([], 'shutdown');
-    else this.viewer.end(this.options.eager ? [latest.body, close] : [latest.head, latest.body, close], 'shutdown', false);
+    if (!this.started || !latest) this.viewer.end([], reason);
+    else this.viewer.end(this.options.eager ? [latest.body, close] : [latest.head, latest.body, close], reason, false);
   }
 
   private release(): void {

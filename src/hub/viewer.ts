@@ -72,6 +72,8 @@ export class Viewer {
   /** The signal has aborted: a flag, read twice per viewer per part (signal.aborted is a checked getter, 6 % of a 10,000-viewer fan-out). */
   private aborted = false;
   private readonly drainListeners: Array<() => void> = [];
+  /** How what plays to this viewer ends it cleanly (see {@link finish}). */
+  private finisher: ((reason: 'shutdown' | 'limit') => void) | undefined;
 
   constructor(sink: MultipartSink, options: ViewerOptions) {
     this.sink = sink;
@@ -162,6 +164,24 @@ export class Viewer {
     // Whether the last bytes were taken is not known from end(): keep the stall guard running.
     this.busySince ??= performance.now();
     this.armStallTimer();
+  }
+
+  /**
+   * Set by what plays to the viewer (a live stream's subscriber, a slideshow): how to end the
+   * response cleanly — the part whose headers are out, then the closing delimiter.
+   */
+  setFinisher(finisher: (reason: 'shutdown' | 'limit') => void): void {
+    this.finisher = finisher;
+  }
+
+  /**
+   * Ends the response cleanly, as what plays to it knows how (else at once with no more bytes):
+   * the server removed its stream, or a limit (the session duration) ended it.
+   */
+  finish(reason: 'shutdown' | 'limit'): void {
+    if (this.closed) return;
+    if (this.finisher) this.finisher(reason);
+    else this.end([], reason, false);
   }
 
   /** Drops the client at once. */

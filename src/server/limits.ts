@@ -141,7 +141,7 @@ export class ViewerLimits implements ServeObserver {
     const { maxSessionMs } = this.limits;
     if (maxSessionMs > 0) {
       // Ended as a clean close; a live viewer (a player, a browser) reconnects and is admitted again.
-      const timer = setTimeout(() => session.viewer.end([], 'limit', false), maxSessionMs);
+      const timer = setTimeout(() => session.viewer.finish('limit'), maxSessionMs);
       timer.unref?.();
       this.timers.set(session.viewer, timer);
     }

@@ -54,6 +54,12 @@ export async function playSlideshow(
   options.stop?.addEventListener('abort', wakeUp, { once: true });
   if (signal.aborted || options.stop?.aborted) waker.abort();
   const wake = waker.signal;
+  // A limit (the session duration) ends the show as a shutdown does: the announced part, then the close.
+  let finished: 'shutdown' | 'limit' | undefined;
+  viewer.setFinisher((reason) => {
+    finished = reason;
+    waker.abort();
+  });
   // `current` is the document whose headers are out (or in `pending`) and whose body is due next.
   let current: FolderDocument | undefined = first;
   let pending: Uint8Array[] = [framing.opening, headersFor(first, Date.now())];
@@ -72,7 +78,7 @@ export async function playSlideshow(
       }
       const next = await catalog.next(current.name, loop, accept);
       if (signal.aborted) return 'disconnected';
-      if (options.stop?.aborted) break;
+      if (options.stop?.aborted || finished) break;
       if (viewer.busy && !(await viewer.drained())) {
         return viewer.endReason === 'stalled' ? 'stalled' : 'disconnected';
       }
@@ -96,12 +102,12 @@ export async function playSlideshow(
     }
   } catch (error) {
     if (signal.aborted) return 'disconnected';
-    if (!options.stop?.aborted) throw error;
+    if (!options.stop?.aborted && !finished) throw error;
   } finally {
     signal.removeEventListener('abort', wakeUp);
     options.stop?.removeEventListener('abort', wakeUp);
   }
   // Server shutdown: finish the part whose headers are out, then close the stream.
-  viewer.end(current ? [...pending, current.body, framing.close] : [], 'shutdown');
+  viewer.end(current ? [...pending, current.body, framing.close] : [], finished ?? 'shutdown');
   return 'stopped';
 }
