@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { get } from 'node:http';
-import { startCli, type RunningServer } from './helpers/cli.ts';
+import { runCli, startCli, type RunningServer } from './helpers/cli.ts';
 import { openStream, eventually, makeFolder, removeFolder, EXAMPLES } from './helpers/server.ts';
 
 /** Every line of the server's stderr, parsed; fails on a line that is not a JSON object. */
@@ -116,4 +116,17 @@ test('--log-format text: the session line as key=value', async (t) => {
   await eventually(() => /event=session/.test(server.stderr()), 5000, 'the session line');
   const line = server.stderr().split('\n').find((each) => each.includes('event=session'))!;
   assert.match(line, /^\S+ info stream default: viewer 127\.0\.0\.1 left after \d+\.\d s \(disconnected\), \d+ frames event=session stream=default client=127\.0\.0\.1 user=null userAgent="curl\/8 \(text test\)" durationMs=\d+ frames=\d+ bytes=\d+ skipped=0 reason=disconnected$/);
+});
+
+test('with JSON logs a fatal error is a JSON line too: a port in use exits 1, a folder that is missing exits 2', async (t) => {
+  const first = await startCli(['--port', '0', EXAMPLES]);
+  t.after(() => first.stop());
+  const taken = await runCli(['serve', EXAMPLES, '--port', first.url.port, '--log-format', 'json']);
+  assert.equal(taken.code, 1);
+  const lines = taken.stderr.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+  assert.deepEqual(lines.map((line) => [line['level'], line['code']]), [['error', 'SP_ERR_ADDRESS_IN_USE']]);
+  assert.match(String(lines[0]!['msg']), /already in use/);
+  const missing = await runCli(['serve', '/nonexistent/serverpush-folder', '--log-format', 'json']);
+  assert.equal(missing.code, 2);
+  assert.equal((JSON.parse(missing.stderr) as Record<string, unknown>)['code'], 'SP_ERR_DIR_NOT_FOUND');
 });

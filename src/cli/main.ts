@@ -6,7 +6,7 @@ import { createServer } from '../server/server.ts';
 import { createStreamLogger, logEvent } from '../log.ts';
 import { createJsonLogger } from '../log-json.ts';
 import { ConfigReloader } from './reload.ts';
-import { isServerPushError } from '../errors.ts';
+import { isServerPushError, type ServerPushErrorCode } from '../errors.ts';
 import { runGet } from './get.ts';
 import { loadConfig } from './config.ts';
 import { unsentLimitSupport } from '../adapters/socket-buffer.ts';
@@ -83,6 +83,12 @@ async function main(argv: readonly string[]): Promise<void> {
   const logFormat = command.ops.logFormat ?? (envFormat === 'json' || envFormat === 'text' ? envFormat : process.stderr.isTTY ? 'text' : 'json');
   const logLevel = command.ops.logLevel ?? (command.quiet ? 'warn' : 'info');
   const logger = logFormat === 'json' ? createJsonLogger({ level: logLevel }) : createStreamLogger(process.stderr, { level: logLevel });
+  // With JSON logs, a fatal error is a JSON line too (whatever reads stderr parses every line).
+  const die = (exitCode: number, error: { code: ServerPushErrorCode; message: string }): never => {
+    if (logFormat !== 'json') fail(exitCode, `${error.message} (${error.code})`);
+    logger.error(error.code, error.message);
+    process.exit(exitCode);
+  };
   let server;
   let config;
   try {
@@ -102,7 +108,7 @@ async function main(argv: readonly string[]): Promise<void> {
     });
   } catch (error) {
     if (isServerPushError(error) && ['SP_ERR_DIR_NOT_FOUND', 'SP_ERR_NOT_A_DIRECTORY', 'SP_ERR_CONFIG', 'SP_ERR_UNKNOWN_TYPE', 'SP_ERR_NOT_A_FILE', 'SP_ERR_UNREADABLE'].includes(error.code)) {
-      fail(EXIT_USAGE, `${error.message} (${error.code})`);
+      die(EXIT_USAGE, error);
     }
     throw error;
   }
@@ -119,7 +125,7 @@ async function main(argv: readonly string[]): Promise<void> {
       logger.info(`note: cannot bound what the kernel queues for a client that stops reading: ${unsent.reason}; set \`sysctl net.ipv4.tcp_notsent_lowat=131072\` on the host instead (README: Clients that stop reading)`);
     }
   } catch (error) {
-    if (isServerPushError(error)) fail(EXIT_RUNTIME, `${error.message} (${error.code})`);
+    if (isServerPushError(error)) die(EXIT_RUNTIME, error);
     throw error;
   }
   let stopping = false;
