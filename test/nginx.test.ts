@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { createServer as createNetServer, connect } from 'node:net';
 import { makeJpegFrames } from './helpers/frames.ts';
 import { stampSeq, readSeq } from './helpers/camera-writer.ts';
-import { startServer, openStream, fetchText, eventually, sleep, makeFolder, removeFolder } from './helpers/server.ts';
+import { startServer, openStream, fetchText, eventually, sleep, makeFolder, removeFolder, EXAMPLES } from './helpers/server.ts';
 
 const OPERATIONS = readFileSync(new URL('../docs/operations.md', import.meta.url), 'utf8');
 
@@ -42,7 +42,7 @@ function documentedConfig(upstream: number, port: number): string {
 
 test('nginx with the documented configuration delivers each frame within 50 ms of the direct path', needs('ffmpeg', 'nginx'), async (t) => {
   const [frame] = await makeJpegFrames(1, '640x480');
-  const { server, url } = await startServer({ streams: { cam: { type: 'push' } } });
+  const { server, url } = await startServer({ streams: { cam: { type: 'push' }, show: { type: 'slideshow', dir: EXAMPLES } } });
   t.after(() => server.close());
   const cam = server.live('cam');
   cam.push({ contentType: 'image/jpeg', body: stampSeq(frame!, 0) });
@@ -81,6 +81,12 @@ test('nginx with the documented configuration delivers each frame within 50 ms o
   }), 5000, 'nginx to listen');
   const proxied = `http://127.0.0.1:${port}/`;
 
+  // Every stream response, live or slideshow, tells proxies not to buffer it and caches not to keep it.
+  for (const path of ['stream/cam', 'stream/show']) {
+    const direct = await fetch(new URL(path, url), { method: 'HEAD' });
+    assert.equal(direct.headers.get('x-accel-buffering'), 'no', path);
+    assert.match(direct.headers.get('cache-control') ?? '', /(^|, )no-store(,|$)/, path);
+  }
   const head = await fetch(new URL('stream/cam', proxied), { method: 'HEAD' });
   assert.equal(head.status, 200);
   assert.match(head.headers.get('cache-control') ?? '', /no-store/);
