@@ -20,6 +20,7 @@ const TOOLS = {
   firefox: { check: () => existsSync(process.env['FIREFOX_PATH'] ?? '/usr/bin/firefox-esr'), apt: 'firefox-esr' },
   promtool: { check: () => runs('promtool', ['--version']), apt: 'prometheus' },
   nginx: { check: () => runs(NGINX, ['-v']), apt: 'nginx' },
+  caddy: { check: () => runs('caddy', ['version']), apt: 'caddy' },
   'systemd-analyze': { check: () => runs('systemd-analyze', ['--version']), apt: 'systemd' },
 } as const;
 
