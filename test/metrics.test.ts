@@ -73,6 +73,7 @@ test('/metrics after 3 viewers, K frames, one stalled viewer and one ?fps cap: p
   assert.ok(capped.reader.parts.length >= 2 && capped.reader.parts.length < frames / 4, `capped viewer got ${capped.reader.parts.length} of ${frames}`);
   assert.ok(fpsSkipped >= frames - capped.reader.parts.length - 2 && fpsSkipped <= frames - capped.reader.parts.length, `fps skips ${fpsSkipped}, frames ${frames}, capped got ${capped.reader.parts.length}`);
   assert.equal(value('serverpush_frames_skipped_total', { stream: 'cam', reason: 'busy' }), cam.subscriberHooks.partsSkippedBusy);
+  assert.ok(value('serverpush_frames_skipped_total', { stream: 'cam', reason: 'busy' }) > 0, 'the stuck viewer skipped frames while it was busy');
   assert.equal(value('serverpush_frames_skipped_total', { stream: 'cam', reason: 'duplicate' }), 0);
   assert.equal(value('serverpush_first_frame_seconds_count', { stream: 'cam' }), 5);
   assert.ok(value('serverpush_first_frame_seconds_sum', { stream: 'cam' }) < 5, 'a new viewer gets the latest frame at once');
@@ -121,6 +122,8 @@ test('/healthz answers 200; /readyz is 503 naming a source with no frame after i
       good: { type: 'exec', command: `cat ${dir}/frame.jpg; sleep 60`, format: 'mjpeg' },
       // Nothing at all: ready within the grace only.
       silent: { type: 'exec', command: 'sleep 60', format: 'mjpeg' },
+      // A camera that cannot be reached, with a password in its URL: down, and the password nowhere.
+      door: { type: 'relay', url: 'http://admin:hunter2@127.0.0.1:9/video.mjpg', retryDelayMs: 100 },
     },
   });
   t.after(() => server.close());
@@ -129,11 +132,27 @@ test('/healthz answers 200; /readyz is 503 naming a source with no frame after i
   assert.deepEqual(JSON.parse(health.body), { status: 'ok' });
   const early = await fetchText(new URL('readyz', url));
   assert.equal(early.status, 200, `within the start grace: ${early.body}`);
-  await eventually(async () => (await fetchText(new URL('readyz', url))).status === 503, 5000, '/readyz to turn 503 after the grace');
+  // Each source's grace counts from its own start (a command's spawn takes a few ms): wait for both.
+  await eventually(async () => {
+    const answer = await fetchText(new URL('readyz', url));
+    return answer.status === 503 && answer.body.includes('"door"') && answer.body.includes('"silent"');
+  }, 5000, '/readyz to turn 503 after the grace');
   const late = await fetchText(new URL('readyz', url));
   assert.equal(late.headers.get('retry-after'), '1');
-  assert.deepEqual(JSON.parse(late.body), { status: 'not ready', streams: { silent: 'no frame yet' } });
-  // The silent stream removed: every source is up.
+  const body = JSON.parse(late.body) as { status: string; streams: Record<string, string> };
+  assert.equal(body.status, 'not ready');
+  assert.deepEqual(Object.keys(body.streams).sort(), ['door', 'silent'], late.body);
+  assert.equal(body.streams['silent'], 'no frame yet');
+  assert.match(body.streams['door']!, /^source down: .*admin:\*\*\*@127\.0\.0\.1:9/);
+  // A viewer asking for it wakes the relay (it pulls on demand): it connects again.
+  const refused = await fetchText(new URL('stream/door', url));
+  assert.equal(refused.status, 503);
+  const reconnects = async () => metricValue(parseMetrics((await fetchText(new URL('metrics', url))).body), 'serverpush_source_reconnects_total', { stream: 'door' });
+  await eventually(async () => (await reconnects()) >= 1, 5000, 'the relay to connect again');
+  const metrics = (await fetchText(new URL('metrics', url))).body;
+  assert.equal(metricValue(parseMetrics(metrics), 'serverpush_source_state', { stream: 'door', state: 'down' }), 1);
+  assert.doesNotMatch(`${late.body}${refused.body}${metrics}`, /hunter2/, 'no password in /readyz, a 503 or /metrics');
+  // The silent and unreachable streams removed: every source is up.
   await server.applyStreams({ pushed: { type: 'push' }, good: { type: 'exec', command: `cat ${dir}/frame.jpg; sleep 60`, format: 'mjpeg' } });
   const ready = await fetchText(new URL('readyz', url));
   assert.equal(ready.status, 200, ready.body);
