@@ -209,13 +209,16 @@ export class ServerMetrics implements ServeObserver {
     return this.tallies;
   }
 
-  /** Registers a metric whose samples are read at scrape time. */
-  private define(name: string, help: string, type: 'counter' | 'gauge', read: () => Sample[]): void {
-    this.registry.registerMetric({ name, help, type, get: () => ({ name, help, type, values: read(), aggregator: 'sum' }) } as never);
+  /**
+   * Registers a metric whose samples are read at scrape time: prom-client's registry takes any
+   * object with a `get()` answering its name, help, type and samples (as its own metrics do).
+   */
+  private define(name: string, help: string, type: 'counter' | 'gauge' | 'histogram', read: () => Sample[]): void {
+    this.registry.registerMetric({ name, help, type, get: () => ({ name, help, type, values: read(), aggregator: 'sum' }) } as unknown as Parameters<Registry['registerMetric']>[0]);
   }
 
   private defineHistogram(name: string, help: string, buckets: (tally: StreamTally) => Buckets): void {
-    this.define(name, help, 'histogram' as 'gauge', () => {
+    this.define(name, help, 'histogram', () => {
       const samples: Sample[] = [];
       for (const [stream, tally] of this.allTallies()) {
         const histogram = buckets(tally);
