@@ -46,3 +46,14 @@ export const DEFAULT_GET_TIMEOUT_MS = 30_000;
  * while every other viewer waited (decision 0011). 0 leaves the kernel's default.
  */
 export const DEFAULT_MAX_UNSENT_BYTES = 128 * 1024;
+
+/** Access control: failed authentications from one address within the window that lock it out. */
+export const DEFAULT_AUTH_FAILURE_LIMIT = 10;
+/** Access control: the window failed authentications are counted in. */
+export const DEFAULT_AUTH_FAILURE_WINDOW_MS = 60_000;
+/** Access control: how long an address that failed too often gets 429. */
+export const DEFAULT_AUTH_LOCKOUT_MS = 300_000;
+/** Access control: most client addresses whose failures are remembered at once (older ones are forgotten first). */
+export const DEFAULT_AUTH_TRACKED_ADDRESSES = 10_000;
+/** Access control: a verified user name and password is remembered this long (a bcrypt check costs ~100 ms). */
+export const DEFAULT_CREDENTIAL_CACHE_MS = 60_000;

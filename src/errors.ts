@@ -40,7 +40,11 @@ export type ServerPushErrorCode =
   | 'SP_ERR_INTERNAL'
   | 'SP_ERR_AUTH_FAILED'
   | 'SP_ERR_CANNOT_WRITE'
-  | 'SP_ERR_UNKNOWN_TYPE';
+  | 'SP_ERR_UNKNOWN_TYPE'
+  | 'SP_ERR_UNAUTHORIZED'
+  | 'SP_ERR_FORBIDDEN'
+  | 'SP_ERR_TOKEN_EXPIRED'
+  | 'SP_ERR_TOO_MANY_FAILURES';
 
 /** Base class of every error serverpush throws. */
 export class ServerPushError extends Error {

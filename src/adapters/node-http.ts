@@ -146,15 +146,16 @@ function nodeWriter(req: IncomingMessage, res: ServerResponse): ResponseWriter<v
 
 /** What the serving path needs of a Node request. */
 export function nodeStreamRequest(req: IncomingMessage, query: URLSearchParams): StreamRequest {
-  return { method: req.method ?? 'GET', query, accept: req.headers.accept, remoteAddress: req.socket?.remoteAddress, userAgent: req.headers['user-agent'] };
+  return { method: req.method ?? 'GET', query, accept: req.headers.accept, remoteAddress: req.socket?.remoteAddress, userAgent: req.headers['user-agent'], authorization: req.headers.authorization };
 }
 
 /**
  * Serves `stream` to one Node request through the one serving path (adapters/serve.ts). Resolves
- * when the response is over, with how it ended (undefined when no body was served).
+ * when the response is over, with how it ended (undefined when no body was served). `overrides`
+ * replace what is read from the request (the server passes the client's address behind a proxy).
  */
-export async function serveNode(stream: Servable, req: IncomingMessage, res: ServerResponse, query: URLSearchParams, hooks: ServeHooks = {}): Promise<ViewerEnd | undefined> {
-  const { done } = await serveStream(stream, nodeStreamRequest(req, query), nodeWriter(req, res), hooks);
+export async function serveNode(stream: Servable, req: IncomingMessage, res: ServerResponse, query: URLSearchParams, hooks: ServeHooks = {}, overrides: Partial<StreamRequest> = {}): Promise<ViewerEnd | undefined> {
+  const { done } = await serveStream(stream, { ...nodeStreamRequest(req, query), ...overrides }, nodeWriter(req, res), hooks);
   return done;
 }
 

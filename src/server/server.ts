@@ -8,13 +8,17 @@ import type { LiveStream } from '../hub/live-stream.ts';
 import { ServerStatus } from './status.ts';
 import { renderIndexPage } from './index-page.ts';
 import { ViewerRoutes, indexEntries, normalizeCors, type CorsOrigins } from './viewer-routes.ts';
-import { countHeader, parseTarget, sendBody, sendError, type Endpoint, type EndpointContext } from './http-util.ts';
+import { countHeader, parseTarget, sendBody, sendError, sendRefusal, type Endpoint, type EndpointContext } from './http-util.ts';
 import { createEndpoint, type EndpointResources } from './endpoints.ts';
 import { LiveEndpoint } from './live-endpoint.ts';
 import type { StreamSpec } from './stream-spec.ts';
 import { serveNode } from '../adapters/node-http.ts';
 import type { ServeHooks } from '../adapters/serve.ts';
 import { DEFAULT_BACKLOG, DEFAULT_CLOSE_GRACE_MS, DEFAULT_HOST, DEFAULT_PORT } from '../defaults.ts';
+import { createAccessPolicy, type AccessOptions, type AccessPolicy } from './access/policy.ts';
+import { AccessGuard, isRefusal, resourceOf, type Admitted } from './access/guard.ts';
+import { redactRequestUrl } from './access/redact-target.ts';
+import { isValidHost } from './host-header.ts';
 
 /** Options of {@link createServer}. */
 export interface ServeOptions {
@@ -56,6 +60,11 @@ export interface ServeOptions {
    * `['https://example.com']`. @default none (same origin only)
    */
   cors?: CorsOrigins;
+  /**
+   * Who may read what: users (htpasswd), bearer tokens, signed links, address lists, trusted
+   * proxies (docs/security.md). @default everything public
+   */
+  access?: AccessOptions;
 }
 
 /** One part as it went out, emitted as `'part'` on the server (slideshow streams). */
@@ -87,10 +96,12 @@ export class ServerPushServer extends EventEmitter {
   private readonly viewer: ViewerRoutes;
   /** What every stream request passes through (adapters/serve.ts): shutdown, counters, logs. */
   private readonly serveHooks: ServeHooks;
+  /** The one access check of every request (access/guard.ts); its policy can be swapped with {@link setAccess}. */
+  private readonly guard: AccessGuard;
   private started = false;
 
   /** Use {@link createServer}. */
-  constructor(endpoints: Map<string, Endpoint>, starters: Array<() => void>, stop: AbortController, status: ServerStatus, options: ServeOptions) {
+  constructor(endpoints: Map<string, Endpoint>, starters: Array<() => void>, stop: AbortController, status: ServerStatus, options: ServeOptions, access: AccessPolicy) {
     super();
     this.status = status;
     this.endpoints = endpoints;
@@ -101,11 +112,13 @@ export class ServerPushServer extends EventEmitter {
     this.options = { port: options.port ?? DEFAULT_PORT, host: options.host ?? DEFAULT_HOST, backlog: options.backlog ?? DEFAULT_BACKLOG };
     this.basePath = normalizeBasePath(options.basePath);
     this.serveHooks = { stop: stop.signal, observer: status, totals: status, logger: this.logger };
+    access.checkStreams([...endpoints.keys()]);
+    this.guard = new AccessGuard(access, this.logger);
     this.viewer = new ViewerRoutes(endpoints, options.cors === undefined ? undefined : normalizeCors(options.cors));
     this.http = createHttpServer({ noDelay: true, requireHostHeader: true }, (req, res) => {
       this.handle(req, res).catch((error: unknown) => {
         // Logged once, with its stack; the client learns only that it was our fault.
-        this.logger.error('SP_ERR_INTERNAL', `request ${req.method} ${req.url} failed: ${(error as Error).stack ?? String(error)}`);
+        this.logger.error('SP_ERR_INTERNAL', `request ${req.method} ${redactRequestUrl(req.url)} failed: ${(error as Error).stack ?? String(error)}`);
         if (!res.headersSent) sendError(res, 500, 'SP_ERR_INTERNAL', 'internal error');
         else res.destroy();
       });
@@ -118,6 +131,21 @@ export class ServerPushServer extends EventEmitter {
     const endpoint = this.endpoints.get(name);
     if (!(endpoint instanceof LiveEndpoint)) throw new ServerPushError('SP_ERR_UNKNOWN_STREAM', `no live stream named ${JSON.stringify(name)}`);
     return endpoint.live;
+  }
+
+  /**
+   * Puts another access policy in force (made by `createAccessPolicy`, e.g. after the config file
+   * changed); requests that come next are checked against it. Counts of failed authentications are
+   * kept. Throws `SP_ERR_CONFIG` when it names a stream the server does not have.
+   */
+  setAccess(policy: AccessPolicy): void {
+    policy.checkStreams(this.streamNames);
+    this.guard.setPolicy(policy);
+  }
+
+  /** The access policy in force. */
+  get access(): AccessPolicy {
+    return this.guard.current;
   }
 
   /** Names of the streams served. */
@@ -232,6 +260,7 @@ export class ServerPushServer extends EventEmitter {
     const target = parseTarget(req.url);
     if (!target) return sendError(res, 400, 'SP_ERR_BAD_REQUEST', 'malformed request target');
     if (countHeader(req, 'host') > 1) return sendError(res, 400, 'SP_ERR_BAD_REQUEST', 'more than one Host header');
+    if (!isValidHost(req.headers.host)) return sendError(res, 400, 'SP_ERR_BAD_REQUEST', 'the Host header is not a valid host[:port]');
     if (this.viewer.applyCors(req, res)) return;
     const path = this.underBase(target.path, target.query);
     if (path === undefined) return sendError(res, 404, 'SP_ERR_NOT_FOUND', `no such path; this server serves under ${this.basePath}/`);
@@ -241,11 +270,14 @@ export class ServerPushServer extends EventEmitter {
     }
     const route = this.route(path, target.query);
     if (!route) return sendError(res, 404, 'SP_ERR_NOT_FOUND', 'no such path; try / , /stream, /view, /snapshot or /status');
+    // The one access check (access/guard.ts): every route below, whatever its method.
+    const admitted = await this.guard.check(req, { resource: resourceOf(route, path), path, query: target.query, streams: this.streamNames });
+    if (isRefusal(admitted)) return sendRefusal(res, admitted);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return sendError(res, 405, 'SP_ERR_METHOD_NOT_ALLOWED', `${req.method} is not allowed here`, { Allow: 'GET, HEAD' });
     }
-    if (route === 'status') return this.sendStatus(res);
-    if (route === 'index') return this.sendIndex(res);
+    if (route === 'status') return this.sendStatus(res, admitted);
+    if (route === 'index') return this.sendIndex(res, admitted);
     if (route === 'viewer') return this.viewer.handle(req, res, path, target.query);
     if ('unknownIndex' in route) return sendError(res, 404, 'SP_ERR_UNKNOWN_STREAM', `no stream with input index ${route.unknownIndex}; this server has ${this.endpoints.size} (0 to ${this.endpoints.size - 1}: ${this.streamNames.join(', ')})`);
     const endpoint = this.endpoints.get(route.endpoint);
@@ -253,15 +285,19 @@ export class ServerPushServer extends EventEmitter {
     if (route.action === 'snapshot') return endpoint.snapshot(req, res);
     // A browser opening a stream with html or text parts gets the viewer (must-have 4 of issue 5).
     if (await this.viewer.negotiate(req, res, endpoint, path, target.query)) return;
-    await serveNode(endpoint.servable, req, res, target.query, this.serveHooks);
+    await serveNode(endpoint.servable, req, res, target.query, this.serveHooks, { remoteAddress: admitted.clientAddress });
   }
 
-  private sendStatus(res: ServerResponse): void {
-    sendBody(res, 200, 'application/json; charset=utf-8', `${JSON.stringify(this.status)}\n`);
+  /** `/status`, with only the streams the client may read. */
+  private sendStatus(res: ServerResponse, admitted: Admitted): void {
+    const document = this.status.toJSON();
+    const streams = Object.fromEntries(Object.entries(document.streams).filter(([name]) => admitted.mayReadStream(name)));
+    sendBody(res, 200, 'application/json; charset=utf-8', `${JSON.stringify({ ...document, streams })}\n`);
   }
 
-  private async sendIndex(res: ServerResponse): Promise<void> {
-    const entries = await indexEntries(this.endpoints);
+  /** The index page, with only the streams the client may read. */
+  private async sendIndex(res: ServerResponse, admitted: Admitted): Promise<void> {
+    const entries = (await indexEntries(this.endpoints)).filter((entry) => admitted.mayReadStream(entry.name));
     const first = [...this.endpoints.values()][0];
     const title = first?.kind === 'slideshow' && this.endpoints.size === 1 ? first.title : 'serverpush';
     sendBody(res, 200, 'text/html; charset=utf-8', renderIndexPage({ title, streams: entries }), { 'Cache-Control': 'no-cache' });
@@ -309,7 +345,7 @@ export async function createServer(serveOptions: ServeOptions): Promise<ServerPu
     endpoints.set(name, endpoint);
     starters.push(start);
   }
-  server = new ServerPushServer(endpoints, starters, stop, status, options);
+  server = new ServerPushServer(endpoints, starters, stop, status, options, await createAccessPolicy(options.access));
   return server;
 }
 
