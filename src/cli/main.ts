@@ -6,6 +6,7 @@ import { createServer } from '../server/server.ts';
 import { createStreamLogger } from '../log.ts';
 import { isServerPushError } from '../errors.ts';
 import { runGet } from './get.ts';
+import { runPasswd, runSign, runToken } from './access-commands.ts';
 import { loadConfig } from './config.ts';
 import { unsentLimitSupport } from '../adapters/socket-buffer.ts';
 import type { StreamSpec } from '../server/stream-spec.ts';
@@ -64,6 +65,9 @@ async function main(argv: readonly string[]): Promise<void> {
   const shown = redactArguments(argv);
   if (shown.some((arg, i) => arg !== argv[i])) process.title = ['serverpush', ...shown].join(' ');
   if (argv[0] === 'get') return void (process.exitCode = await runGet(argv.slice(1)));
+  if (argv[0] === 'passwd') return void (process.exitCode = await runPasswd(argv.slice(1)));
+  if (argv[0] === 'sign') return void (process.exitCode = await runSign(argv.slice(1)));
+  if (argv[0] === 'token') return void (process.exitCode = await runToken(argv.slice(1)));
   let command;
   try {
     command = parseCommand(argv, `${packageRoot}examples/slideshow`);
@@ -90,6 +94,8 @@ async function main(argv: readonly string[]): Promise<void> {
       ...optional('backlog', command.backlog ?? config?.backlog),
       ...optional('basePath', command.basePath ?? config?.basePath),
       ...optional('cors', command.cors),
+      // The flags add to (and for files replace) the config file's access keys.
+      ...optional('access', config?.access || Object.keys(command.access).length > 0 ? { ...config?.access, ...command.access } : undefined),
     });
   } catch (error) {
     if (isServerPushError(error) && ['SP_ERR_DIR_NOT_FOUND', 'SP_ERR_NOT_A_DIRECTORY', 'SP_ERR_CONFIG', 'SP_ERR_UNKNOWN_TYPE', 'SP_ERR_NOT_A_FILE', 'SP_ERR_UNREADABLE'].includes(error.code)) {
