@@ -216,7 +216,9 @@ export class AccessPolicy {
   }
 
   private async basic(value: string): Promise<Authentication> {
-    const decoded = /^[A-Za-z0-9+/]*={0,2}$/.test(value) ? Buffer.from(value, 'base64').toString('utf8') : '';
+    // Strict base64 (RFC 7617 §2): what does not decode and encode back to itself is refused.
+    const bytes = Buffer.from(value, 'base64');
+    const decoded = bytes.toString('base64') === value ? bytes.toString('utf8') : '';
     const colon = decoded.indexOf(':');
     if (colon <= 0) return { ok: false, reason: 'invalid' };
     const user = decoded.slice(0, colon);
