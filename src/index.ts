@@ -15,3 +15,8 @@ export { liveHandler, serveNode } from './adapters/node-http.ts';
 export { createStreamLogger } from './log.ts';
 export { authenticatingFetch, type AuthenticatingFetch, type AuthenticatingFetchOptions, type AuthScheme, type Credentials } from './client/http-auth.ts';
 export { redactUrl } from './redact.ts';
+export { createAccessPolicy, AccessPolicy, type AccessOptions, type StreamAccess, type ReadList, type Principal, type Resource } from './server/access/policy.ts';
+export { accessAdmission } from './server/access/guard.ts';
+export { signLink, verifyLink, linkTarget, type SignLinkOptions } from './server/access/signed-link.ts';
+export { createToken, hashToken, type TokenEntry } from './server/access/tokens.ts';
+export { updateHtpasswd } from './server/access/htpasswd.ts';

@@ -80,7 +80,7 @@ test('Chromium: an <img> with a signed link on a page of another origin draws th
   await page.waitForFunction(() => Object.keys((window as unknown as { failed: object }).failed).length >= 4, undefined, { timeout: 10_000 });
   const failed = await page.evaluate(() => (window as unknown as { failed: Record<string, boolean> }).failed);
   assert.deepEqual(Object.keys(failed).sort(), ['expired', 'moved', 'tampered', 'unsigned']);
-  const drawn = await page.evaluate(() => [...document.images].map((img) => [img.id, img.naturalWidth]));
+  const drawn = await page.evaluate(() => Array.from(document.images).map((img) => [img.id, img.naturalWidth]));
   assert.deepEqual(Object.fromEntries(drawn), { signed: Number(sizes.at(-1)!.split('x')[0]), expired: 0, tampered: 0, moved: 0, unsigned: 0 });
   // The signature never reaches the server's log.
   const signature = new URL(signed).searchParams.get('token')!.split('.')[2]!;

@@ -18,6 +18,12 @@ import { createAccessPolicy } from '../src/server/access/policy.ts';
 import { FailureTracker } from '../src/server/access/failures.ts';
 import { updateHtpasswd } from '../src/server/access/htpasswd.ts';
 import { isServerPushError } from '../src/errors.ts';
+import { accessAdmission } from '../src/server/access/guard.ts';
+import { liveHandler } from '../src/adapters/node-http.ts';
+import { LiveStream } from '../src/hub/live-stream.ts';
+import { createServer as createHttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { FRAMES } from './helpers/camera.ts';
 
 const run = promisify(execFile);
 let fx: AuthFixture;
@@ -365,4 +371,23 @@ test('the CLI server: no password, token or signature in ps, in any log line, in
   } finally {
     await removeFolder(dir);
   }
+});
+
+test('library users: liveHandler with hooks.admit = accessAdmission(policy) checks users, tokens and signed links of its stream', needs('curl'), async (t) => {
+  const policy = await createAccessPolicy({ htpasswd: fx.htpasswd, linkSecretFile: fx.linkSecretFile, streams: { garden: { read: ['bob'] } } });
+  const stream = new LiveStream({ name: 'garden' });
+  stream.push({ contentType: 'image/jpeg', body: FRAMES[0]! });
+  const http = createHttpServer(liveHandler(stream, { admit: accessAdmission(policy) }));
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  t.after(() => { http.closeAllConnections(); http.close(); });
+  const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}/garden.mjpg`;
+  const head = async (args: string[]) => (await run('curl', ['-s', '-m', '1', '-o', '/dev/null', '-D', '-', ...args, url]).catch((error: { stdout: string }) => error)).stdout;
+  assert.match(await head(['-u', `${BOB.user}:${BOB.password}`]), /^HTTP\/1\.1 200 [\s\S]*multipart\/x-mixed-replace/);
+  assert.match(await head(['-u', `${ALICE.user}:${ALICE.password}`]), /^HTTP\/1\.1 403 /);
+  const anonymous = await head([]);
+  assert.match(anonymous, /^HTTP\/1\.1 401 /);
+  assert.match(anonymous, /WWW-Authenticate: Basic realm="serverpush", charset="UTF-8"/);
+  const link = signLink(url, { secret: fx.linkSecret, expiresInSeconds: 60 });
+  assert.equal((await probe(link)).status, 200);
+  assert.equal((await probe(link.replace('garden.mjpg', 'other.mjpg'))).status, 401);
 });

@@ -146,7 +146,7 @@ function nodeWriter(req: IncomingMessage, res: ServerResponse): ResponseWriter<v
 
 /** What the serving path needs of a Node request. */
 export function nodeStreamRequest(req: IncomingMessage, query: URLSearchParams): StreamRequest {
-  return { method: req.method ?? 'GET', query, accept: req.headers.accept, remoteAddress: req.socket?.remoteAddress, userAgent: req.headers['user-agent'], authorization: req.headers.authorization };
+  return { method: req.method ?? 'GET', query, accept: req.headers.accept, remoteAddress: req.socket?.remoteAddress, userAgent: req.headers['user-agent'], authorization: req.headers.authorization, path: req.url?.split('?')[0] };
 }
 
 /**

@@ -34,6 +34,8 @@ export interface StreamRequest {
   /** The client's address, for logs and per-address limits. */
   readonly remoteAddress?: string | undefined;
   readonly userAgent?: string | undefined;
+  /** The request's path (without the query), for an `admit` hook that checks signed links. */
+  readonly path?: string | undefined;
   /** The Authorization header, for an `admit` hook that checks credentials (never logged). */
   readonly authorization?: string | undefined;
 }

@@ -271,7 +271,7 @@ export class ServerPushServer extends EventEmitter {
     const route = this.route(path, target.query);
     if (!route) return sendError(res, 404, 'SP_ERR_NOT_FOUND', 'no such path; try / , /stream, /view, /snapshot or /status');
     // The one access check (access/guard.ts): every route below, whatever its method.
-    const admitted = await this.guard.check(req, { resource: resourceOf(route, path), path, query: target.query, streams: this.streamNames });
+    const admitted = await this.guard.check({ remoteAddress: req.socket?.remoteAddress, headers: req.headers }, { resource: resourceOf(route, path), path, query: target.query, streams: this.streamNames });
     if (isRefusal(admitted)) return sendRefusal(res, admitted);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return sendError(res, 405, 'SP_ERR_METHOD_NOT_ALLOWED', `${req.method} is not allowed here`, { Allow: 'GET, HEAD' });

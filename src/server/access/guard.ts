@@ -9,7 +9,9 @@
  * the others; a stream that does not exist is answered as one that may not be read, unless the
  * client may read every stream, so names cannot be probed); the stream's address lists (403).
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
+import { silentLogger } from '../../log.ts';
+import type { ServeHooks } from '../../adapters/serve.ts';
 import type { Logger } from '../../log.ts';
 import type { Refusal } from '../../adapters/serve.ts';
 import { redactTarget } from './redact-target.ts';
@@ -25,6 +27,13 @@ export interface Admitted {
   readonly clientAddress: string | undefined;
   /** True when the client may read the stream `name` (for the index page, `/status`, 404 messages). */
   mayReadStream(name: string): boolean;
+}
+
+/** Where a request comes from: the connection's peer and the headers (HTTP/1 and HTTP/2's compatibility API alike). */
+export interface RequestOrigin {
+  remoteAddress: string | undefined;
+  /** `authorization`, and `forwarded` / `x-forwarded-for` (read only from a trusted proxy). */
+  headers: IncomingHttpHeaders;
 }
 
 /** What the check needs to know of a routed request. */
@@ -98,14 +107,13 @@ export class AccessGuard {
   }
 
   /** Checks one routed request: a refusal, or who it is. */
-  async check(req: IncomingMessage, request: GuardRequest): Promise<Admitted | Refusal> {
+  async check(from: RequestOrigin, request: GuardRequest): Promise<Admitted | Refusal> {
     const policy = this.policy;
-    const peer = req.socket?.remoteAddress;
-    const client = clientAddress(peer, req.headers, policy.trustProxy);
+    const client = clientAddress(from.remoteAddress, from.headers, policy.trustProxy);
     const shown = `${client ?? 'unknown address'}`;
     if (!admitsAddress(policy.server, client)) return refusal(403, 'SP_ERR_FORBIDDEN', 'this address may not use this server');
     const { resource } = request;
-    const authorization = req.headers.authorization;
+    const authorization = from.headers.authorization;
     const linkToken = request.query.get(LINK_PARAMETER);
     const admitted = (principal: Principal): Admitted => ({ principal, clientAddress: client, mayReadStream: (name) => policy.mayRead(principal, { kind: 'stream', name }) });
     if (policy.open) return admitted({ kind: 'anonymous' });
@@ -150,4 +158,21 @@ export class AccessGuard {
 /** True when `answer` is a refusal (not an admission). */
 export function isRefusal(answer: Admitted | Refusal): answer is Refusal {
   return 'status' in answer;
+}
+
+/**
+ * The access check as the serving path's `hooks.admit`, for users of the adapters
+ * (`liveHandler(stream, { admit: accessAdmission(policy) })`, `serveNode`, `liveResponse`): the
+ * stream is the resource (its `read` list and address lists by its name), credentials come from
+ * the request's Authorization header or a signed link's `?token=` over the request's path. The
+ * client address is the connection's (no proxy headers are read; resolve them in your framework
+ * and pass `remoteAddress`). Failed authentications are counted and locked out as in the server.
+ */
+export function accessAdmission(policy: AccessPolicy, options: { logger?: Logger } = {}): NonNullable<ServeHooks['admit']> {
+  const guard = new AccessGuard(policy, options.logger ?? silentLogger);
+  return async (request, stream) => {
+    const headers: IncomingHttpHeaders = request.authorization === undefined ? {} : { authorization: request.authorization };
+    const answer = await guard.check({ remoteAddress: request.remoteAddress, headers }, { resource: { kind: 'stream', name: stream.name }, path: request.path ?? '/', query: request.query, streams: [stream.name] });
+    return isRefusal(answer) ? answer : undefined;
+  };
 }
