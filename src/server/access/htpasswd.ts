@@ -6,7 +6,14 @@
 import { readFile, rename, open, unlink } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import bcrypt from 'bcryptjs';
+
+/** bcryptjs, loaded when a file of users is first used (a server without users never loads it). */
+type Bcrypt = typeof import('bcryptjs').default;
+let bcryptModule: Promise<Bcrypt> | undefined;
+function loadBcrypt(): Promise<Bcrypt> {
+  bcryptModule ??= import('bcryptjs').then((module) => module.default);
+  return bcryptModule;
+}
 import { ServerPushError } from '../../errors.ts';
 
 /** The bcrypt variants accepted (`$2y$` is Apache's name for `$2b$`). */
@@ -24,11 +31,13 @@ export class Htpasswd {
   private readonly hashes: Map<string, string>;
   /** A hash of a random password at the file's cost, checked for unknown users so that they take as long as known ones. */
   private readonly dummy: string;
+  private readonly bcrypt: Bcrypt;
 
-  private constructor(file: string, hashes: Map<string, string>, dummy: string) {
+  private constructor(file: string, hashes: Map<string, string>, dummy: string, bcrypt: Bcrypt) {
     this.file = file;
     this.hashes = hashes;
     this.dummy = dummy;
+    this.bcrypt = bcrypt;
   }
 
   /** Reads `file`. Throws `SP_ERR_CONFIG` naming the line of a hash that is not bcrypt (never the hash). */
@@ -42,8 +51,9 @@ export class Htpasswd {
     const hashes = parseHtpasswd(text, file);
     const costs = [...hashes.values()].map((hash) => Number(BCRYPT.exec(hash)![1]));
     const cost = costs.length === 0 ? DEFAULT_BCRYPT_COST : Math.max(...costs);
+    const bcrypt = await loadBcrypt();
     const dummy = await bcrypt.hash(randomBytes(16).toString('base64'), cost);
-    return new Htpasswd(file, hashes, dummy);
+    return new Htpasswd(file, hashes, dummy, bcrypt);
   }
 
   get size(): number {
@@ -60,7 +70,7 @@ export class Htpasswd {
    */
   async verify(user: string, password: string): Promise<boolean> {
     const hash = this.hashes.get(user);
-    const ok = await bcrypt.compare(password, hash ?? this.dummy);
+    const ok = await this.bcrypt.compare(password, hash ?? this.dummy);
     return ok && hash !== undefined;
   }
 }
@@ -108,7 +118,7 @@ export async function updateHtpasswd(file: string, user: string, password: strin
     lines.splice(at, 1);
     outcome = 'deleted';
   } else {
-    const entry = `${user}:${await bcrypt.hash(password, cost)}`;
+    const entry = `${user}:${await (await loadBcrypt()).hash(password, cost)}`;
     if (at === -1) lines.push(entry);
     else lines[at] = entry;
     outcome = at === -1 ? 'added' : 'changed';
