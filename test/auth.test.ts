@@ -184,6 +184,20 @@ test('IPv6: allow lists match ::1, and IPv4 clients of a dual-stack server match
   }
 });
 
+test('without users, a stream\'s allow list still applies (and the others stay open)', async () => {
+  const dir = await makeFolder({ 'a.txt': 'a' });
+  const { server, url } = await startServer({ streams: { default: { type: 'slideshow', dir }, inside: { type: 'slideshow', dir } }, access: { streams: { inside: { allow: ['127.0.0.8'] } } } });
+  try {
+    assert.equal((await probe(new URL('stream/inside', url), { localAddress: '127.0.0.1' })).status, 403);
+    assert.equal((await probe(new URL('stream/inside', url), { localAddress: '127.0.0.8' })).status, 200);
+    assert.equal((await probe(new URL('stream', url), { localAddress: '127.0.0.1' })).status, 200);
+    assert.equal((await probe(new URL('status', url), { localAddress: '127.0.0.1' })).status, 200);
+  } finally {
+    await server.close(100);
+    await removeFolder(dir);
+  }
+});
+
 test('failed authentications lock an address out with 429 and Retry-After, even with the right password; others are not affected', async () => {
   const local = await authServer({ failures: { limit: 5, windowMs: 60_000, lockoutMs: 1500 } });
   try {

@@ -260,7 +260,7 @@ export class ServerPushServer extends EventEmitter {
     const target = parseTarget(req.url);
     if (!target) return sendError(res, 400, 'SP_ERR_BAD_REQUEST', 'malformed request target');
     if (countHeader(req, 'host') > 1) return sendError(res, 400, 'SP_ERR_BAD_REQUEST', 'more than one Host header');
-    if (!isValidHost(req.headers.host)) return sendError(res, 400, 'SP_ERR_BAD_REQUEST', 'the Host header is not a valid host[:port]');
+    if (!isValidHost(req.headers.host ?? (req.headers[':authority'] as string | undefined))) return sendError(res, 400, 'SP_ERR_BAD_REQUEST', 'the Host header is not a valid host[:port]');
     if (this.viewer.applyCors(req, res)) return;
     const path = this.underBase(target.path, target.query);
     if (path === undefined) return sendError(res, 404, 'SP_ERR_NOT_FOUND', `no such path; this server serves under ${this.basePath}/`);

@@ -116,7 +116,13 @@ export class AccessGuard {
     const authorization = from.headers.authorization;
     const linkToken = request.query.get(LINK_PARAMETER);
     const admitted = (principal: Principal): Admitted => ({ principal, clientAddress: client, mayReadStream: (name) => policy.mayRead(principal, { kind: 'stream', name }) });
-    if (policy.open) return admitted({ kind: 'anonymous' });
+    const streamAddressAdmits = () => {
+      const rule = resource.kind === 'stream' ? policy.streamAddressRule(resource.name) : undefined;
+      return !rule || admitsAddress(rule, client);
+    };
+    const addressRefusal = () => refusal(403, 'SP_ERR_FORBIDDEN', 'this address may not read this stream');
+    // Nothing to authenticate: only the stream's address lists apply.
+    if (policy.open) return streamAddressAdmits() ? admitted({ kind: 'anonymous' }) : addressRefusal();
 
     const carriesCredentials = authorization !== undefined || linkToken !== null;
     const locked = this.failures.lockedFor(client);
@@ -146,12 +152,11 @@ export class AccessGuard {
       const seesAll = request.streams.every((name) => policy.mayRead(principal, { kind: 'stream', name })) && policy.mayRead(principal, { kind: 'stream', name: '\0unknown' });
       return seesAll ? admitted(principal) : denied();
     }
-    if (!policy.mayRead(principal, resource)) return denied();
-    if (resource.kind === 'stream') {
-      const rule = policy.streamAddressRule(resource.name);
-      if (rule && !admitsAddress(rule, client)) return refusal(403, 'SP_ERR_FORBIDDEN', 'this address may not read this stream');
+    if (!policy.mayRead(principal, resource)) {
+      if (principal.kind === 'user' || principal.kind === 'token') this.logger.info(`access: ${principal.kind} ${JSON.stringify(principal.name)} from ${shown} may not read ${redactTarget(request.path, request.query)}`);
+      return denied();
     }
-    return admitted(principal);
+    return streamAddressAdmits() ? admitted(principal) : addressRefusal();
   }
 }
 
