@@ -15,7 +15,7 @@ import type { AccessOptions, StreamAccess } from '../server/access/policy.ts';
 import type { FailureTrackerOptions } from '../server/access/failures.ts';
 
 /** Top-level keys of the config file that belong to access control. */
-export const ACCESS_KEYS = ['htpasswd', 'tokens', 'tokensFile', 'linkSecretFile', 'allow', 'deny', 'trustProxy', 'access', 'authFailures', 'credentialCache'];
+export const ACCESS_KEYS = ['htpasswd', 'tokens', 'tokensFile', 'linkSecretFile', 'allow', 'deny', 'trustProxy', 'access', 'authFailures', 'credentialCache', 'jwt'];
 /** Keys of a stream that belong to access control. */
 export const STREAM_ACCESS_KEYS = ['read', 'allow', 'deny'];
 
@@ -88,6 +88,27 @@ export function accessFromConfig(raw: Raw, file: string, base: string): AccessOp
     const lockoutMs = seconds(f, 'lockout', `${file}: authFailures`);
     if (lockoutMs !== undefined) tracker.lockoutMs = lockoutMs;
     options.failures = tracker;
+  }
+  const jwt = raw['jwt'];
+  if (jwt !== undefined) {
+    if (typeof jwt !== 'object' || jwt === null || Array.isArray(jwt)) fail(file, 'jwt must be an object (secretFile, jwksFile or jwksUrl; algorithms, issuer, audience, streamsClaim)');
+    const j = jwt as Raw;
+    const where = `${file}: jwt`;
+    for (const key of Object.keys(j)) if (!['algorithms', 'secretFile', 'jwksFile', 'jwksUrl', 'issuer', 'audience', 'streamsClaim'].includes(key)) fail(where, `unknown key ${JSON.stringify(key)}`);
+    const options_: NonNullable<AccessOptions['jwt']> = {};
+    const algorithms = strings(j, 'algorithms', where);
+    if (algorithms !== undefined) options_.algorithms = algorithms as NonNullable<typeof options_.algorithms>;
+    const secretFile = path(j, 'secretFile', where, base);
+    if (secretFile !== undefined) options_.secretFile = secretFile;
+    const jwksFile = path(j, 'jwksFile', where, base);
+    if (jwksFile !== undefined) options_.jwksFile = jwksFile;
+    for (const key of ['jwksUrl', 'issuer', 'audience', 'streamsClaim'] as const) {
+      const value = j[key];
+      if (value === undefined) continue;
+      if (typeof value !== 'string' || value === '') fail(where, `${key} must be a non-empty string`);
+      options_[key] = value;
+    }
+    options.jwt = options_;
   }
   const cacheMs = seconds(raw, 'credentialCache', file);
   if (cacheMs !== undefined) options.credentialCacheMs = cacheMs;

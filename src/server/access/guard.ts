@@ -134,8 +134,8 @@ export class AccessGuard {
     const authentication = await policy.authenticate(authorization, linkToken, target);
     if (!authentication.ok) {
       if (authentication.reason === 'expired') {
-        this.logger.info(`access: expired signed link from ${shown} for ${redactTarget(request.path, request.query)}`);
-        return refusal(401, 'SP_ERR_TOKEN_EXPIRED', 'this link has expired; ask for a new one', challenge);
+        this.logger.info(`access: expired ${authorization === undefined ? 'signed link' : 'token'} from ${shown} for ${redactTarget(request.path, request.query)}`);
+        return refusal(401, 'SP_ERR_TOKEN_EXPIRED', authorization === undefined ? 'this link has expired; ask for a new one' : 'this token has expired', challenge);
       }
       const what = linkToken !== null && authorization === undefined ? 'an invalid signed link' : authentication.claimed !== undefined ? `a wrong password for user ${JSON.stringify(authentication.claimed)}` : 'unknown credentials';
       const lockedNow = this.failures.fail(client);
@@ -153,7 +153,7 @@ export class AccessGuard {
       return seesAll ? admitted(principal) : denied();
     }
     if (!policy.mayRead(principal, resource)) {
-      if (principal.kind === 'user' || principal.kind === 'token') this.logger.info(`access: ${principal.kind} ${JSON.stringify(principal.name)} from ${shown} may not read ${redactTarget(request.path, request.query)}`);
+      if (principal.kind === 'user' || principal.kind === 'token' || principal.kind === 'jwt') this.logger.info(`access: ${principal.kind} ${JSON.stringify(principal.name)} from ${shown} may not read ${redactTarget(request.path, request.query)}`);
       return denied();
     }
     return streamAddressAdmits() ? admitted(principal) : addressRefusal();

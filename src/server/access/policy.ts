@@ -12,6 +12,7 @@ import { Htpasswd } from './htpasswd.ts';
 import { TokenSet, readTokensFile, checkTokens, type TokenEntry } from './tokens.ts';
 import { readLinkSecret, verifyLink, SCOPE_NAME } from './signed-link.ts';
 import type { FailureTrackerOptions } from './failures.ts';
+import { createJwtVerifier, looksLikeJwt, type JwtCheck, type JwtOptions } from './jwt.ts';
 
 /**
  * Who may read a resource, any of: `"public"` (anyone, no credentials), `"authenticated"` (any
@@ -58,6 +59,8 @@ export interface AccessOptions {
   failures?: FailureTrackerOptions;
   /** How long a verified user name and password is remembered. @default 60000 */
   credentialCacheMs?: number;
+  /** JSON Web Tokens as bearer tokens (HS256, RS256, ES256), with a claim naming their streams. */
+  jwt?: JwtOptions;
 }
 
 /** What a request is for, as far as rights go. */
@@ -72,6 +75,8 @@ export type Principal =
   | { kind: 'anonymous' }
   | { kind: 'user'; name: string }
   | { kind: 'token'; name: string; scopes: readonly string[] }
+  /** A verified JWT: its subject, the streams its claim names (`*`: all), its scopes. */
+  | { kind: 'jwt'; name: string; streams: readonly string[]; scopes: readonly string[] }
   /** A signed link: valid for the path it was signed for only. */
   | { kind: 'link'; scope: string | undefined };
 
@@ -90,6 +95,7 @@ export class AccessPolicy {
   private readonly users: Htpasswd | undefined;
   private readonly tokens: TokenSet;
   private readonly linkSecret: Buffer | undefined;
+  private readonly jwt: ((token: string) => Promise<JwtCheck>) | undefined;
   private readonly lists: Record<'index' | 'status' | 'metrics' | 'health' | 'streams', ReadList>;
   private readonly streamRules: Map<string, { read: ReadList; address: AddressRule }>;
   readonly failureOptions: FailureTrackerOptions;
@@ -99,12 +105,13 @@ export class AccessPolicy {
   private readonly cacheKey = randomBytes(32);
 
   /** Use {@link createAccessPolicy}. */
-  constructor(parts: { users: Htpasswd | undefined; tokens: TokenSet; linkSecret: Buffer | undefined; options: AccessOptions }) {
+  constructor(parts: { users: Htpasswd | undefined; tokens: TokenSet; linkSecret: Buffer | undefined; jwt?: ((token: string) => Promise<JwtCheck>) | undefined; options: AccessOptions }) {
     const { users, tokens, linkSecret, options } = parts;
     this.users = users;
     this.tokens = tokens;
     this.linkSecret = linkSecret;
-    const guarded = users !== undefined || tokens.size > 0 || linkSecret !== undefined;
+    this.jwt = parts.jwt;
+    const guarded = users !== undefined || tokens.size > 0 || linkSecret !== undefined || this.jwt !== undefined;
     const fallback: ReadList = guarded ? ['authenticated'] : ['public'];
     const read = options.read ?? {};
     this.lists = {
@@ -155,7 +162,7 @@ export class AccessPolicy {
   /** The schemes a 401 offers (`WWW-Authenticate`). */
   challenges(): string[] {
     const offered = ['Basic realm="serverpush", charset="UTF-8"'];
-    if (this.tokens.size > 0) offered.push('Bearer realm="serverpush"');
+    if (this.tokens.size > 0 || this.jwt) offered.push('Bearer realm="serverpush"');
     return offered;
   }
 
@@ -185,6 +192,9 @@ export class AccessPolicy {
       case 'anonymous': return false;
       case 'user': return list.includes('authenticated') || list.includes(principal.name) || list.includes(`user:${principal.name}`);
       case 'token': return list.includes('authenticated') || list.includes(`token:${principal.name}`) || principal.scopes.some((scope) => list.includes(`scope:${scope}`));
+      // The issuer is the authority on its tokens: a stream its claim names may be read.
+      case 'jwt': return list.includes('authenticated') || principal.scopes.some((scope) => list.includes(`scope:${scope}`))
+        || (resource.kind === 'stream' && (principal.streams.includes('*') || principal.streams.includes(resource.name)));
       // A link is the signer's word (they hold the secret); its scope, when it has one, must be admitted too.
       case 'link': return resource.kind === 'stream' && (principal.scope === undefined || list.includes(`scope:${principal.scope}`) || list.includes('authenticated'));
     }
@@ -200,9 +210,14 @@ export class AccessPolicy {
       const scheme = (space === -1 ? authorization : authorization.slice(0, space)).toLowerCase();
       const value = space === -1 ? '' : authorization.slice(space + 1).trim();
       if (scheme === 'basic' && this.users) return this.basic(value);
-      if (scheme === 'bearer' && this.tokens.size > 0) {
+      if (scheme === 'bearer' && (this.tokens.size > 0 || this.jwt)) {
         const entry = this.tokens.find(value);
-        return entry ? { ok: true, principal: { kind: 'token', name: entry.name, scopes: entry.scopes ?? [] }, credentials: true } : { ok: false, reason: 'invalid' };
+        if (entry) return { ok: true, principal: { kind: 'token', name: entry.name, scopes: entry.scopes ?? [] }, credentials: true };
+        if (this.jwt && looksLikeJwt(value)) {
+          const check = await this.jwt(value);
+          return check.ok ? { ok: true, principal: { kind: 'jwt', name: check.grant.subject, streams: check.grant.streams, scopes: check.grant.scopes }, credentials: true } : { ok: false, reason: check.reason };
+        }
+        return { ok: false, reason: 'invalid' };
       }
       // A scheme this server does not take: as wrong as a wrong password (and counted so).
       return { ok: false, reason: scheme === 'basic' || scheme === 'bearer' ? 'invalid' : 'unsupported' };
@@ -251,5 +266,6 @@ export async function createAccessPolicy(options: AccessOptions = {}): Promise<A
   const users = options.htpasswd === undefined ? undefined : await Htpasswd.load(options.htpasswd);
   const entries = [...checkTokens(options.tokens ?? [], 'tokens'), ...(options.tokensFile === undefined ? [] : await readTokensFile(options.tokensFile))];
   const linkSecret = options.linkSecretFile === undefined ? undefined : await readLinkSecret(options.linkSecretFile);
-  return new AccessPolicy({ users, tokens: new TokenSet(entries), linkSecret, options });
+  const jwt = options.jwt === undefined ? undefined : await createJwtVerifier(options.jwt);
+  return new AccessPolicy({ users, tokens: new TokenSet(entries), linkSecret, jwt, options });
 }
