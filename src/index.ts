@@ -20,3 +20,4 @@ export { accessAdmission } from './server/access/guard.ts';
 export { signLink, verifyLink, linkTarget, type SignLinkOptions } from './server/access/signed-link.ts';
 export { createToken, hashToken, type TokenEntry } from './server/access/tokens.ts';
 export { updateHtpasswd } from './server/access/htpasswd.ts';
+export type { JwtOptions } from './server/access/jwt.ts';
