@@ -8,6 +8,7 @@ import { liveServable, serveStream, type LiveViewerOptions, type ResponseWriter,
 import type { ViewerEnd } from '../hub/viewer.ts';
 import { DEFAULT_MAX_UNSENT_BYTES, limitResponseUnsentBytes } from './socket-buffer.ts';
 import { sendDirect } from './direct-send.ts';
+import { redactRequestUrl } from '../redact.ts';
 
 /** Answers a coded JSON error: `{"error": CODE, "message": …}`. */
 export function sendError(res: ServerResponse, status: number, code: ServerPushErrorCode, message: string, headers: Record<string, string> = {}): void {
@@ -171,7 +172,7 @@ export function liveHandler(stream: LiveStream, options: LiveViewerOptions & Omi
     const q = req.url?.indexOf('?') ?? -1;
     const query = new URLSearchParams(q === -1 ? '' : req.url!.slice(q + 1));
     serveNode(servable, req, res, query, options).catch((error: unknown) => {
-      options.logger?.error('SP_ERR_INTERNAL', `stream ${stream.name}: request ${req.method} ${req.url} failed: ${(error as Error).stack ?? String(error)}`);
+      options.logger?.error('SP_ERR_INTERNAL', `stream ${stream.name}: request ${req.method} ${redactRequestUrl(req.url)} failed: ${(error as Error).stack ?? String(error)}`);
       if (!res.headersSent) sendError(res, 500, 'SP_ERR_INTERNAL', 'internal error');
       else res.destroy();
     });

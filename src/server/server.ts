@@ -17,7 +17,7 @@ import type { ServeHooks } from '../adapters/serve.ts';
 import { DEFAULT_BACKLOG, DEFAULT_CLOSE_GRACE_MS, DEFAULT_HOST, DEFAULT_PORT } from '../defaults.ts';
 import { createAccessPolicy, type AccessOptions, type AccessPolicy } from './access/policy.ts';
 import { AccessGuard, isRefusal, resourceOf, type Admitted } from './access/guard.ts';
-import { redactRequestUrl } from './access/redact-target.ts';
+import { redactRequestUrl } from '../redact.ts';
 import { isValidHost } from './host-header.ts';
 
 /** Options of {@link createServer}. */

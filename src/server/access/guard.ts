@@ -14,7 +14,7 @@ import { silentLogger } from '../../log.ts';
 import type { ServeHooks } from '../../adapters/serve.ts';
 import type { Logger } from '../../log.ts';
 import type { Refusal } from '../../adapters/serve.ts';
-import { redactTarget } from './redact-target.ts';
+import { redactTarget } from '../../redact.ts';
 import { admitsAddress, clientAddress } from './address.ts';
 import { FailureTracker } from './failures.ts';
 import { LINK_PARAMETER, linkTarget } from './signed-link.ts';
