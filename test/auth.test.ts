@@ -405,3 +405,34 @@ test('library users: liveHandler with hooks.admit = accessAdmission(policy) chec
   assert.equal((await probe(link)).status, 200);
   assert.equal((await probe(link.replace('garden.mjpg', 'other.mjpg'))).status, 401);
 });
+
+test('the CLI form: serve DIR --htpasswd FILE protects everything; bad access flags exit 2 with SP_ERR_CONFIG', needs('curl'), async () => {
+  const dir = await makeFolder({ 'a.txt': 'hello' });
+  try {
+    const htpasswd = join(dir, 'users');
+    await updateHtpasswd(htpasswd, 'alice', ALICE.password, 4);
+    const server = await startCli([dir, '--port', '0', '--htpasswd', htpasswd, '--allow', '127.0.0.0/8', '--trust-proxy', '127.0.0.1']);
+    try {
+      for (const path of ['', 'stream', 'snapshot', 'view', 'status', '?action=stream']) {
+        const { stdout } = await run('curl', ['-s', '-m', '1', '-o', '/dev/null', '-w', '%{http_code}', new URL(path, server.url).href]);
+        assert.equal(stdout, '401', `/${path}`);
+        const ok = await run('curl', ['-s', '-m', '1', '-o', '/dev/null', '-w', '%{http_code}', '-u', `alice:${ALICE.password}`, new URL(path, server.url).href]).catch((error: { stdout: string }) => error);
+        assert.equal(ok.stdout, '200', `alice /${path}`);
+      }
+    } finally {
+      await server.stop();
+    }
+    for (const [args, pattern] of [
+      [['--allow', '10.0.0.0/33'], /allow: "10\.0\.0\.0\/33" is not an address/],
+      [['--htpasswd', join(dir, 'missing')], /htpasswd .*missing: cannot read it \(ENOENT\)/],
+      [['--link-secret-file', join(dir, 'a.txt')], /at least 16 bytes/],
+      [['--htpasswd', ''], /--htpasswd needs a value/],
+    ] as const) {
+      const result = await runCli(['serve', dir, '--port', '0', ...args]);
+      assert.equal(result.code, 2, result.stderr);
+      assert.match(result.stderr, pattern);
+    }
+  } finally {
+    await removeFolder(dir);
+  }
+});
