@@ -436,3 +436,26 @@ test('the CLI form: serve DIR --htpasswd FILE protects everything; bad access fl
     await removeFolder(dir);
   }
 });
+
+test('serverpush passwd on a terminal: the password is asked twice with echo off; two different ones change nothing', needs('python3'), async () => {
+  const dir = await makeFolder();
+  try {
+    const file = join(dir, 'users');
+    const driver = new URL('./helpers/tty-driver.py', import.meta.url).pathname;
+    const typed = async (first: string, second: string) => run('python3', [driver, 'password for', first, 'Again', second, '--', process.execPath, CLI, 'passwd', file, 'erin']).then(
+      ({ stdout }) => ({ code: 0, shown: stdout }), (error: { code: number; stdout: string }) => ({ code: error.code, shown: error.stdout }));
+    const added = await typed('typed on a tty', 'typed on a tty');
+    assert.equal(added.code, 0, added.shown);
+    assert.match(added.shown, /New password for erin: \r?\n.*Again: /s);
+    assert.ok(!added.shown.includes('typed on a tty'), `the terminal echoed the password: ${added.shown}`);
+    const policy = await createAccessPolicy({ htpasswd: file });
+    assert.equal((await policy.authenticate(`Basic ${Buffer.from('erin:typed on a tty').toString('base64')}`, null, '/')).ok, true);
+    const before = await readFile(file, 'utf8');
+    const differ = await typed('one password', 'another one');
+    assert.equal(differ.code, 1);
+    assert.match(differ.shown, /the passwords differ; nothing changed/);
+    assert.equal(await readFile(file, 'utf8'), before);
+  } finally {
+    await removeFolder(dir);
+  }
+});

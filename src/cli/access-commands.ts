@@ -55,8 +55,9 @@ async function readPassword(user: string): Promise<string> {
     return text.split(/\r?\n/)[0]!;
   }
   const ask = (prompt: string) => new Promise<string>((resolve, reject) => {
-    process.stderr.write(prompt);
+    // Echo off before the prompt shows, so that what is typed at once is not echoed either.
     stdin.setRawMode(true);
+    process.stderr.write(prompt);
     stdin.resume();
     stdin.setEncoding('utf8');
     let typed = '';
