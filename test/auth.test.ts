@@ -22,6 +22,7 @@ import { accessAdmission } from '../src/server/access/guard.ts';
 import { liveHandler } from '../src/adapters/node-http.ts';
 import { LiveStream } from '../src/hub/live-stream.ts';
 import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttp2Server } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { FRAMES } from './helpers/camera.ts';
 
@@ -458,4 +459,23 @@ test('serverpush passwd on a terminal: the password is asked twice with echo off
   } finally {
     await removeFolder(dir);
   }
+});
+
+test('over HTTP/2 (compatibility API): the same check admits, refuses with 401/403 and its challenge (curl --http2-prior-knowledge)', needs('curl'), async (t) => {
+  const policy = await createAccessPolicy({ htpasswd: fx.htpasswd, linkSecretFile: fx.linkSecretFile, streams: { porch: { read: ['alice'] } } });
+  const stream = new LiveStream({ name: 'porch' });
+  stream.push({ contentType: 'image/jpeg', body: FRAMES[0]! });
+  const handler = liveHandler(stream, { admit: accessAdmission(policy) });
+  const h2 = createHttp2Server((req, res) => handler(req as never, res as never));
+  await new Promise<void>((resolve) => h2.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => { h2.close(() => resolve()); setTimeout(resolve, 200); }));
+  const url = `http://127.0.0.1:${(h2.address() as AddressInfo).port}/porch`;
+  const head = async (args: string[], target = url) => (await run('curl', ['-s', '--http2-prior-knowledge', '-m', '1', '-o', '/dev/null', '-D', '-', ...args, target]).catch((error: { stdout: string }) => error)).stdout;
+  assert.match(await head(['-u', `${ALICE.user}:${ALICE.password}`]), /^HTTP\/2 200[\s\S]*content-type: multipart\/x-mixed-replace/i);
+  assert.match(await head(['-u', `${BOB.user}:${BOB.password}`]), /^HTTP\/2 403/);
+  const anonymous = await head([]);
+  assert.match(anonymous, /^HTTP\/2 401/);
+  assert.match(anonymous, /www-authenticate: Basic realm="serverpush", charset="UTF-8"/i);
+  assert.match(await head([], signLink(url, { secret: fx.linkSecret, expiresInSeconds: 60 })), /^HTTP\/2 200/);
+  assert.match(await head([], signLink(url, { secret: fx.linkSecret, expiresInSeconds: 60, now: Date.now() - 120_000 })), /^HTTP\/2 401/);
 });
