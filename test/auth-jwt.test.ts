@@ -90,6 +90,14 @@ test('JWT: HS256, RS256 (JWKS file) and ES256 (JWKS URL) tokens read the streams
   for (const line of [...fx.logger.lines, ...remote.logger.lines]) for (const token of [hs, rs, es, expired]) assert.ok(!line.includes(token.split('.')[2]!), line);
 });
 
+test('secret files: a text file loses its final line break, a binary one (which may end in 0x0a) is kept whole', async () => {
+  const { secretBytes } = await import('../src/server/access/signed-link.ts');
+  assert.deepEqual(secretBytes(Buffer.from('c2VjcmV0IHRleHQ=\n')), Buffer.from('c2VjcmV0IHRleHQ='));
+  assert.deepEqual(secretBytes(Buffer.from('c2VjcmV0IHRleHQ=\r\n')), Buffer.from('c2VjcmV0IHRleHQ='));
+  const binary = Buffer.concat([randomBytes(31).map((b) => (b < 0x20 ? b + 0x80 : b)), Buffer.from([0x01, 0x0a])]);
+  assert.deepEqual(secretBytes(binary), binary);
+});
+
 test('JWT settings from the config file (paths relative to it) and their errors', async (t) => {
   const dir = await makeFolder();
   t.after(() => removeFolder(dir));

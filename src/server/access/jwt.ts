@@ -6,6 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { ServerPushError } from '../../errors.ts';
+import { secretBytes } from './signed-link.ts';
 
 /** The JWT settings (`jwt` in the config file). */
 export interface JwtOptions {
@@ -59,7 +60,7 @@ export async function createJwtVerifier(options: JwtOptions): Promise<(token: st
     } catch (error) {
       throw new ServerPushError('SP_ERR_CONFIG', `jwt.secretFile ${options.secretFile}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, { cause: error });
     }
-    if (secret[secret.length - 1] === 0x0a) secret = secret.subarray(0, -1);
+    secret = secretBytes(secret);
     if (secret.length < 32) throw new ServerPushError('SP_ERR_CONFIG', `jwt.secretFile ${options.secretFile}: HS256 needs a secret of at least 32 bytes`);
     keys.push({ algorithms: ['HS256'], key: new Uint8Array(secret) });
   }

@@ -18,6 +18,20 @@ export const SCOPE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 /** Shortest secret accepted (bytes): 128 bits. */
 const MIN_SECRET_BYTES = 16;
 
+/**
+ * The secret a file holds: a text file (`openssl rand -base64 32 > FILE`) without its final line
+ * break; a binary file (random bytes, which may end in 0x0a) as it is.
+ */
+export function secretBytes(file: Buffer): Buffer {
+  let end = file.length;
+  if (file[end - 1] === 0x0a) end--;
+  if (file[end - 1] === 0x0d) end--;
+  const text = file.subarray(0, end);
+  // Text: no control bytes (and valid UTF-8) before the line break.
+  const isText = !text.some((byte) => byte < 0x20 || byte === 0x7f) && Buffer.from(text.toString('utf8'), 'utf8').equals(text);
+  return isText ? text : file;
+}
+
 /** Reads a link secret from `file` (one final line break dropped). Throws `SP_ERR_CONFIG` when unreadable or too short. */
 export async function readLinkSecret(file: string): Promise<Buffer> {
   let secret: Buffer;
@@ -26,10 +40,7 @@ export async function readLinkSecret(file: string): Promise<Buffer> {
   } catch (error) {
     throw new ServerPushError('SP_ERR_CONFIG', `link secret ${file}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, { cause: error });
   }
-  let end = secret.length;
-  if (secret[end - 1] === 0x0a) end--;
-  if (secret[end - 1] === 0x0d) end--;
-  secret = secret.subarray(0, end);
+  secret = secretBytes(secret);
   if (secret.length < MIN_SECRET_BYTES) throw new ServerPushError('SP_ERR_CONFIG', `link secret ${file}: at least ${MIN_SECRET_BYTES} bytes are needed (e.g. \`openssl rand -base64 32 > ${file}\`)`);
   return secret;
 }
