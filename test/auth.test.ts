@@ -479,3 +479,29 @@ test('over HTTP/2 (compatibility API): the same check admits, refuses with 401/4
   assert.match(await head([], signLink(url, { secret: fx.linkSecret, expiresInSeconds: 60 })), /^HTTP\/2 200/);
   assert.match(await head([], signLink(url, { secret: fx.linkSecret, expiresInSeconds: 60, now: Date.now() - 120_000 })), /^HTTP\/2 401/);
 });
+
+test('serverpush itself as a client: get with user:password@ or a signed link, and a relay of a protected serverpush (passwordFile)', async (t) => {
+  const withPassword = new URL('stream/cam', fx.url);
+  withPassword.username = ALICE.user;
+  withPassword.password = encodeURIComponent(ALICE.password);
+  const got = await runCli(['get', withPassword.href, '--count', '3']);
+  assert.equal(got.code, 0, got.stderr);
+  assert.equal(got.stdout.trim().split('\n').length, 3);
+  assert.ok(!got.stdout.includes(ALICE.password) && !got.stderr.includes(ALICE.password));
+  const refused = await runCli(['get', new URL('stream/cam', fx.url).href, '--count', '1']);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /SP_ERR_AUTH_FAILED|401/);
+  const link = signLink(new URL('stream/cam', fx.url), { secret: fx.linkSecret, expiresInSeconds: 60 });
+  const linked = await runCli(['get', link, '--count', '2']);
+  assert.equal(linked.code, 0, linked.stderr);
+
+  const dir = await makeFolder();
+  t.after(() => removeFolder(dir));
+  await writeFile(join(dir, 'password'), `${ALICE.password}\n`);
+  const { server: relay, url } = await startServer({ streams: { door: { type: 'relay', url: new URL('stream/cam', fx.url).href, username: ALICE.user, passwordFile: join(dir, 'password') } } });
+  t.after(() => relay.close(100));
+  // The relay pulls on demand: the first request wakes it (503 SP_ERR_NO_FRAME until a frame came).
+  let through = await probe(new URL('stream/door', url));
+  await eventually(async () => (through = await probe(new URL('stream/door', url))).status === 200, 10_000, 'the relay to get a frame through the password');
+  assert.match(through.body, /Content-Type: image\/jpeg/);
+});
