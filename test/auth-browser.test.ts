@@ -16,6 +16,8 @@ import { makeFolder, removeFolder, startServer } from './helpers/server.ts';
 import { makeColourFrames } from './helpers/frames.ts';
 import { updateHtpasswd } from '../src/server/access/htpasswd.ts';
 import { signLink } from '../src/server/access/signed-link.ts';
+import { RECORD_SHOWS, waitForShows } from './helpers/viewer-page.ts';
+import { EXAMPLES } from './helpers/server.ts';
 
 let browser: Browser | undefined;
 before(async () => { if (!missing('chromium', 'ffmpeg')) browser = await launchChromium(); });
@@ -85,4 +87,28 @@ test('Chromium: an <img> with a signed link on a page of another origin draws th
   // The signature never reaches the server's log.
   const signature = new URL(signed).searchParams.get('token')!.split('.')[2]!;
   assert.ok(logger.lines.length > 0 && logger.lines.every((line) => !line.includes(signature) && !line.includes(secret)), logger.lines.join('\n'));
+});
+
+test('Chromium with a user (HTTP Basic): the index lists only the streams the user may read, and the viewer plays one behind the password', needs('chromium'), async (t) => {
+  const dir = await makeFolder();
+  t.after(() => removeFolder(dir));
+  const htpasswd = join(dir, 'users');
+  await updateHtpasswd(htpasswd, 'alice', 'alice password', 4);
+  await updateHtpasswd(htpasswd, 'bob', 'bob password', 4);
+  const { server, url } = await startServer({ streams: { show: { type: 'slideshow', dir: EXAMPLES, intervalMs: 200 }, secret: { type: 'slideshow', dir: EXAMPLES } }, access: { htpasswd, streams: { secret: { read: ['bob'] } } } });
+  t.after(() => server.close(100));
+  const context = await browser!.newContext({ httpCredentials: { username: 'alice', password: 'alice password' } });
+  t.after(() => context.close());
+  const page = await context.newPage();
+  await page.addInitScript(RECORD_SHOWS);
+  await page.goto(url.href);
+  const links = await page.$$eval('a', (anchors) => anchors.map((a) => a.getAttribute('href')));
+  assert.ok(links.some((href) => href?.includes('show')), links.join(' '));
+  assert.ok(!links.some((href) => href?.includes('secret')), links.join(' '));
+  assert.ok(!(await page.content()).includes('secret'));
+  await page.goto(new URL('view/show', url).href);
+  const seen = await waitForShows(page, 3);
+  assert.deepEqual(seen.map((shown) => shown.seq), [1, 2, 3]);
+  const forbidden = await page.goto(new URL('view/secret', url).href);
+  assert.equal(forbidden?.status(), 403);
 });
