@@ -18,6 +18,8 @@ import { createAccessPolicy } from '../src/server/access/policy.ts';
 import { FailureTracker } from '../src/server/access/failures.ts';
 import { updateHtpasswd } from '../src/server/access/htpasswd.ts';
 import { isServerPushError } from '../src/errors.ts';
+import { loadConfig } from '../src/cli/config.ts';
+import { AddressList, clientAddress } from '../src/server/access/address.ts';
 import { accessAdmission } from '../src/server/access/guard.ts';
 import { liveHandler } from '../src/adapters/node-http.ts';
 import { LiveStream } from '../src/hub/live-stream.ts';
@@ -504,4 +506,56 @@ test('serverpush itself as a client: get with user:password@ or a signed link, a
   let through = await probe(new URL('stream/door', url));
   await eventually(async () => (through = await probe(new URL('stream/door', url))).status === 200, 10_000, 'the relay to get a frame through the password');
   assert.match(through.body, /Content-Type: image\/jpeg/);
+});
+
+test('the config file: access keys (paths relative to it), per-stream read/allow/deny, and their errors', async () => {
+  const dir = await makeFolder();
+  try {
+    const file = join(dir, 'serverpush.json');
+    await writeFile(file, JSON.stringify({
+      htpasswd: 'users', tokensFile: 'tokens.json', linkSecretFile: 'link.key', allow: ['10.0.0.0/8'], deny: ['10.0.0.9'], trustProxy: ['127.0.0.1'],
+      tokens: [{ name: 'ha', sha256: 'a'.repeat(64), scopes: ['cams'] }],
+      access: { index: ['public'], status: ['alice'] }, authFailures: { limit: 3, window: 10, lockout: 30 }, credentialCache: 5,
+      streams: { cam: { type: 'push', read: ['alice', 'scope:cams'], allow: ['192.168.0.0/16'], deny: ['192.168.1.1'] }, lobby: { type: 'push' } },
+    }));
+    const config = await loadConfig(file);
+    assert.deepEqual(config.streams['cam'], { type: 'push' });
+    assert.deepEqual(config.access, {
+      htpasswd: join(dir, 'users'), tokensFile: join(dir, 'tokens.json'), linkSecretFile: join(dir, 'link.key'),
+      tokens: [{ name: 'ha', sha256: 'a'.repeat(64), scopes: ['cams'] }],
+      allow: ['10.0.0.0/8'], deny: ['10.0.0.9'], trustProxy: ['127.0.0.1'],
+      read: { index: ['public'], status: ['alice'] }, failures: { limit: 3, windowMs: 10_000, lockoutMs: 30_000 }, credentialCacheMs: 5000,
+      streams: { cam: { read: ['alice', 'scope:cams'], allow: ['192.168.0.0/16'], deny: ['192.168.1.1'] } },
+    });
+    for (const [bad, pattern] of [
+      [{ access: { everything: ['public'] } }, /access: unknown key "everything"/],
+      [{ access: { status: 'alice' } }, /status must be a list of strings/],
+      [{ allow: '10.0.0.0/8' }, /allow must be a list of strings/],
+      [{ authFailures: { limit: 0 } }, /authFailures.limit must be a positive integer/],
+      [{ htpasswd: 7 }, /htpasswd must be a file name/],
+      [{ streams: { cam: { type: 'push', read: 'alice' } } }, /streams.cam: read must be a list of strings/],
+    ] as const) {
+      await writeFile(file, JSON.stringify({ streams: { cam: { type: 'push' } }, ...bad }));
+      await assert.rejects(loadConfig(file), (error: unknown) => isServerPushError(error, 'SP_ERR_CONFIG') && pattern.test(error.message), JSON.stringify(bad));
+    }
+    await writeFile(file, JSON.stringify({ tokens: [{ name: 'ha', token: 'plain' }], streams: { cam: { type: 'push' } } }));
+    await assert.rejects(createAccessPolicy((await loadConfig(file)).access!), /store the token's sha256, never the token/);
+  } finally {
+    await removeFolder(dir);
+  }
+});
+
+test('client address behind proxies: Forwarded (quoted, IPv6, ports) and X-Forwarded-For, rightmost untrusted hop, garbage stops the walk', () => {
+  const trusted = new AddressList(['10.0.0.0/8', '2001:db8:ffff::/48'], 'trustProxy');
+  assert.equal(clientAddress('203.0.113.5', { 'x-forwarded-for': '198.51.100.1' }, trusted), '203.0.113.5', 'an untrusted peer is the client');
+  assert.equal(clientAddress('10.0.0.1', { 'x-forwarded-for': '198.51.100.1, 192.0.2.9, 10.0.0.2' }, trusted), '192.0.2.9');
+  assert.equal(clientAddress('::ffff:10.0.0.1', { forwarded: 'for=198.51.100.1;proto=https, for="[2001:db8::7]:4711";by=x' }, trusted), '2001:db8::7');
+  assert.equal(clientAddress('2001:db8:ffff::1', { forwarded: 'for="192.0.2.60:8080"' }, trusted), '192.0.2.60');
+  assert.equal(clientAddress('10.0.0.1', { forwarded: 'for=unknown, for=10.0.0.3' }, trusted), '10.0.0.3', 'garbage stops at the last trusted hop');
+  assert.equal(clientAddress('10.0.0.1', { 'x-forwarded-for': 'not-an-address' }, trusted), '10.0.0.1');
+  assert.equal(clientAddress('10.0.0.1', { forwarded: 'for=198.51.100.1', 'x-forwarded-for': '192.0.2.1' }, trusted), '198.51.100.1', 'Forwarded wins');
+  assert.equal(clientAddress('10.0.0.1', {}, trusted), '10.0.0.1');
+  assert.ok(new AddressList(['::ffff:10.0.0.0/104'], 'x').has('10.1.2.3'), 'a mapped range is an IPv4 range');
+  assert.ok(new AddressList(['2001:db8::/32'], 'x').has('2001:DB8:0:1::5'));
+  assert.ok(!new AddressList(['2001:db8::/32'], 'x').has('2001:db9::1'));
 });
