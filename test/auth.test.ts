@@ -34,6 +34,8 @@ let fx: AuthFixture;
 before(async () => { fx = await authServer({ failures: { limit: 10_000 } }); });
 after(async () => { await fx.close(); });
 
+/** base64url's alphabet: in a 32-byte value's last character the two low bits are unused. */
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 const CHALLENGE = 'Basic realm="serverpush", charset="UTF-8", Bearer realm="serverpush"';
 
 test('curl -u: the right password gets the stream, a wrong one or none a 401 with the Basic challenge', needs('curl'), async () => {
@@ -130,6 +132,9 @@ test('a signed link works for its path until it expires; moved, extended or tamp
     'extended': new URL(`stream/cam?token=${Number(expires) + 3600}.${scope}.${mac}`, fx.url).href,
     'with a scope added': new URL(`stream/cam?token=${expires}.cams.${mac}`, fx.url).href,
     'a flipped signature': new URL(`stream/cam?token=${expires}.${scope}.${mac!.slice(0, -1)}${mac!.endsWith('A') ? 'B' : 'A'}`, fx.url).href,
+    // base64url's last character has 2 unused bits: every other spelling of the same bytes is refused too.
+    'the same signature spelt otherwise': new URL(`stream/cam?token=${expires}.${scope}.${mac!.slice(0, -1)}${BASE64URL[BASE64URL.indexOf(mac!.at(-1)!) + 1]}`, fx.url).href,
+    'a flipped first character': new URL(`stream/cam?token=${expires}.${scope}.${mac!.startsWith('A') ? 'B' : 'A'}${mac!.slice(1)}`, fx.url).href,
     'signed with another secret': signLink(new URL('stream/cam', fx.url), { secret: Buffer.from('another secret, 32 bytes long...'), expiresInSeconds: 60 }),
   };
   for (const [what, href] of Object.entries(tries)) {

@@ -114,8 +114,10 @@ export function verifyLink(secret: Uint8Array, target: string, token: string, no
   if (!match) return { ok: false, reason: 'invalid' };
   const expires = Number(match[1]);
   const scope = match[2]!;
-  const expected = signature(secret, target, expires, scope);
-  const given = Buffer.from(match[3]!, 'base64url');
+  // Compared as text: base64url's last character has two unused bits, so decoding first would
+  // let four spellings of one signature pass. Only the canonical one does.
+  const expected = Buffer.from(signature(secret, target, expires, scope).toString('base64url'));
+  const given = Buffer.from(match[3]!);
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: 'invalid' };
   if (now / 1000 >= expires) return { ok: false, reason: 'expired' };
   return { ok: true, scope: scope === '' ? undefined : scope, expires };
