@@ -57,3 +57,5 @@ export const DEFAULT_AUTH_LOCKOUT_MS = 300_000;
 export const DEFAULT_AUTH_TRACKED_ADDRESSES = 10_000;
 /** Access control: a verified user name and password is remembered this long (a bcrypt check costs ~100 ms). */
 export const DEFAULT_CREDENTIAL_CACHE_MS = 60_000;
+/** Access control: password checks (bcrypt, in a worker thread) that may wait at once; more get 503 `SP_ERR_AUTH_BUSY`. */
+export const DEFAULT_BCRYPT_QUEUE = 64;

@@ -8,6 +8,9 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { ALICE, BOB, authServer, probe, rawRequest, type AuthFixture } from './helpers/auth.ts';
 import { signLink } from '../src/server/access/signed-link.ts';
+import { BcryptPool } from '../src/server/access/bcrypt-pool.ts';
+import { isServerPushError } from '../src/errors.ts';
+import { get } from 'node:http';
 
 let fx: AuthFixture;
 let based: AuthFixture;
@@ -161,4 +164,72 @@ test('timing: an unknown user takes as long as a known user with a wrong passwor
   } finally {
     await timed.close();
   }
+});
+
+test('a password-guessing flood does not stall the streams: bcrypt runs in a worker thread, and a full queue answers 503 SP_ERR_AUTH_BUSY', async (t) => {
+  const flood = await authServer({ failures: { limit: 1e9 }, streams: { cam: { read: ['public'] } } }, {}, 10);
+  t.after(() => flood.close());
+  // A viewer of a stream fed 20 frames a second (authServer's feed), counting what arrives.
+  let chunks = 0;
+  const viewer = get(new URL('stream/cam', flood.url), (res) => res.on('data', () => { chunks++; }));
+  t.after(() => viewer.destroy());
+  await eventuallyChunks(() => chunks > 0);
+  const statuses = new Map<number, number>();
+  let stop = false;
+  const attackers = Array.from({ length: 8 }, async (_, k) => {
+    for (let n = 0; !stop; n++) {
+      const answer = await probe(new URL('status', flood.url), { auth: { user: ALICE.user, password: `guess ${k} ${n}` } });
+      statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
+    }
+  });
+  const before = chunks;
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  const during = chunks - before;
+  stop = true;
+  await Promise.all(attackers);
+  console.log(`# viewer got ${during} writes in 3 s (about 60 frames pushed) while wrong passwords were checked: ${[...statuses].map(([s, n]) => `${s}×${n}`).join(' ')}`);
+  assert.ok((statuses.get(401) ?? 0) > 5, 'the guesses were checked');
+  // On the event loop itself bcrypt dropped such a viewer to a sixth of its frames; here it keeps at least half.
+  assert.ok(during >= 30, `the viewer got ${during} writes in 3 s`);
+
+  // 80 checks at once: the queue (64) is full for some of them, who get 503 with Retry-After, never a 500.
+  const burst = await Promise.all(Array.from({ length: 80 }, (_, i) => probe(new URL('status', flood.url), { auth: { user: ALICE.user, password: `burst ${i}` } })));
+  const busy = burst.filter((answer) => answer.status === 503);
+  assert.ok(busy.length > 0, `some were refused as busy: ${burst.map((a) => a.status).join(' ')}`);
+  assert.ok(burst.every((answer) => answer.status === 401 || answer.status === 503));
+  for (const answer of busy) {
+    assert.match(answer.body, /SP_ERR_AUTH_BUSY/);
+    assert.equal(answer.headers['retry-after'], '1');
+  }
+  assert.equal((await probe(new URL('status', flood.url), { auth: ALICE })).status, 200, 'and right after, the right password works');
+});
+
+async function eventuallyChunks(check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('the viewer got nothing');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+test('BcryptPool: checks run off the event loop; past maxQueue a check is refused at once with SP_ERR_AUTH_BUSY', async (t) => {
+  const pool = new BcryptPool(2);
+  t.after(() => pool.close());
+  const hash = await pool.hash('secret', 8);
+  assert.match(hash, /^\$2b\$08\$/);
+  const checks = [pool.compare('secret', hash), pool.compare('wrong', hash), pool.compare('third', hash)];
+  const [right, wrong, third] = await Promise.allSettled(checks);
+  assert.deepEqual(right, { status: 'fulfilled', value: true });
+  assert.deepEqual(wrong, { status: 'fulfilled', value: false });
+  assert.equal(third!.status, 'rejected');
+  assert.ok(isServerPushError((third as PromiseRejectedResult).reason, 'SP_ERR_AUTH_BUSY'));
+  // The event loop stays free while a check runs (cost 12: ~300 ms of bcrypt).
+  const slow = pool.hash('x', 12);
+  const started = performance.now();
+  let ticks = 0;
+  const timer = setInterval(() => { ticks++; }, 10);
+  await slow;
+  clearInterval(timer);
+  const elapsed = performance.now() - started;
+  assert.ok(ticks >= elapsed / 10 / 4, `${ticks} timer ticks in ${elapsed.toFixed(0)} ms`);
 });

@@ -133,6 +133,8 @@ export class AccessGuard {
     const target = linkTarget(request.path, request.query);
     const authentication = await policy.authenticate(authorization, linkToken, target);
     if (!authentication.ok) {
+      // Too many password checks wait: not the client's fault, not a failure; try again soon.
+      if (authentication.reason === 'busy') return refusal(503, 'SP_ERR_AUTH_BUSY', 'too many password checks at once; try again in a second', { 'Retry-After': '1' });
       if (authentication.reason === 'expired') {
         this.logger.info(`access: expired ${authorization === undefined ? 'signed link' : 'token'} from ${shown} for ${redactTarget(request.path, request.query)}`);
         return refusal(401, 'SP_ERR_TOKEN_EXPIRED', authorization === undefined ? 'this link has expired; ask for a new one' : 'this token has expired', challenge);

@@ -7,7 +7,7 @@ import { readFile, rename, open, unlink } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
-/** bcryptjs, loaded when a file of users is first used (a server without users never loads it). */
+/** bcryptjs, loaded when `serverpush passwd` first needs it (the server checks passwords in a worker thread, bcrypt-pool.ts). */
 type Bcrypt = typeof import('bcryptjs').default;
 let bcryptModule: Promise<Bcrypt> | undefined;
 function loadBcrypt(): Promise<Bcrypt> {
@@ -15,6 +15,7 @@ function loadBcrypt(): Promise<Bcrypt> {
   return bcryptModule;
 }
 import { ServerPushError } from '../../errors.ts';
+import { bcryptPool, type BcryptPool } from './bcrypt-pool.ts';
 
 /** The bcrypt variants accepted (`$2y$` is Apache's name for `$2b$`). */
 const BCRYPT = /^\$2[aby]\$(\d{2})\$[./A-Za-z0-9]{53}$/;
@@ -31,9 +32,9 @@ export class Htpasswd {
   private readonly hashes: Map<string, string>;
   /** A hash of a random password at the file's cost, checked for unknown users so that they take as long as known ones. */
   private readonly dummy: string;
-  private readonly bcrypt: Bcrypt;
+  private readonly bcrypt: BcryptPool;
 
-  private constructor(file: string, hashes: Map<string, string>, dummy: string, bcrypt: Bcrypt) {
+  private constructor(file: string, hashes: Map<string, string>, dummy: string, bcrypt: BcryptPool) {
     this.file = file;
     this.hashes = hashes;
     this.dummy = dummy;
@@ -51,7 +52,7 @@ export class Htpasswd {
     const hashes = parseHtpasswd(text, file);
     const costs = [...hashes.values()].map((hash) => Number(BCRYPT.exec(hash)![1]));
     const cost = costs.length === 0 ? DEFAULT_BCRYPT_COST : Math.max(...costs);
-    const bcrypt = await loadBcrypt();
+    const bcrypt = bcryptPool();
     const dummy = await bcrypt.hash(randomBytes(16).toString('base64'), cost);
     return new Htpasswd(file, hashes, dummy, bcrypt);
   }
@@ -66,7 +67,8 @@ export class Htpasswd {
 
   /**
    * True when `password` is `user`'s. An unknown user costs one bcrypt check too (of a dummy
-   * hash), so that a wrong user name and a wrong password take the same time.
+   * hash), so that a wrong user name and a wrong password take the same time. The check runs in
+   * a worker thread; rejects with `SP_ERR_AUTH_BUSY` when too many checks wait already.
    */
   async verify(user: string, password: string): Promise<boolean> {
     const hash = this.hashes.get(user);

@@ -5,7 +5,7 @@
  * says whether the one it found may read a resource.
  */
 import { createHmac, randomBytes } from 'node:crypto';
-import { ServerPushError } from '../../errors.ts';
+import { ServerPushError, isServerPushError } from '../../errors.ts';
 import { DEFAULT_CREDENTIAL_CACHE_MS } from '../../defaults.ts';
 import { AddressList, type AddressRule } from './address.ts';
 import { Htpasswd } from './htpasswd.ts';
@@ -83,9 +83,12 @@ export type Principal =
 /** What authentication found: a principal, or why the credentials are refused. */
 export type Authentication =
   | { ok: true; principal: Principal; /** credentials were given (not anonymous) */ credentials: boolean }
-  | { ok: false; reason: 'invalid' | 'expired' | 'unsupported'; /** who the credentials claimed to be, when that is a known user (logs) */ claimed?: string };
+  | { ok: false; reason: 'invalid' | 'expired' | 'unsupported' | 'busy'; /** who the credentials claimed to be, when that is a known user (logs) */ claimed?: string };
 
 const SPECIAL = new Set(['public', 'authenticated']);
+
+/** What a password check that could not run (too many waiting) resolves to in the cache. */
+const BUSY = Symbol('busy');
 
 export class AccessPolicy {
   /** True when no user, token or link secret is configured and every list is public: nothing is checked but addresses. */
@@ -101,7 +104,7 @@ export class AccessPolicy {
   readonly failureOptions: FailureTrackerOptions;
   private readonly cacheMs: number;
   /** Verified Basic credentials, keyed by an HMAC of the header (never the password), with their expiry. */
-  private readonly cache = new Map<string, { user: Promise<string | undefined>; until: number }>();
+  private readonly cache = new Map<string, { user: Promise<string | undefined | typeof BUSY>; until: number }>();
   private readonly cacheKey = randomBytes(32);
 
   /** Use {@link createAccessPolicy}. */
@@ -244,11 +247,21 @@ export class AccessPolicy {
     if (!cached || cached.until <= now) {
       if (cached) this.cache.delete(key);
       // Concurrent requests with the same credentials (an <img> wall reconnecting) share one check.
-      cached = { user: this.users!.verify(user, password).then((ok) => (ok ? user : undefined)), until: now + this.cacheMs };
+      cached = { user: this.users!.verify(user, password).then((ok) => (ok ? user : undefined), (error: unknown) => {
+        if (isServerPushError(error, 'SP_ERR_AUTH_BUSY')) return BUSY;
+        throw error;
+      }), until: now + this.cacheMs };
+      const entry = cached;
+      // A check that failed outright (the worker died) is not remembered either.
+      entry.user.catch(() => { if (this.cache.get(key) === entry) this.cache.delete(key); });
       this.cache.set(key, cached);
       while (this.cache.size > 1024) this.cache.delete(this.cache.keys().next().value!);
     }
     const verified = await cached.user;
+    if (verified === BUSY) {
+      if (this.cache.get(key) === cached) this.cache.delete(key);
+      return { ok: false, reason: 'busy' };
+    }
     if (verified === undefined) {
       // Only successes are remembered: a wrong password costs a whole check every time.
       if (this.cache.get(key) === cached) this.cache.delete(key);
