@@ -223,6 +223,9 @@ test('BcryptPool: checks run off the event loop; past maxQueue a check is refuse
   assert.deepEqual(wrong, { status: 'fulfilled', value: false });
   assert.equal(third!.status, 'rejected');
   assert.ok(isServerPushError((third as PromiseRejectedResult).reason, 'SP_ERR_AUTH_BUSY'));
+  // A hash (loading a file of users) is never refused, even when the queue is full.
+  const hashes = await Promise.all([pool.compare('a', hash), pool.compare('b', hash), pool.hash('c', 4)]);
+  assert.match(hashes[2] as string, /^\$2b\$04\$/);
   // The event loop stays free while a check runs (cost 12: ~300 ms of bcrypt).
   const slow = pool.hash('x', 12);
   const started = performance.now();

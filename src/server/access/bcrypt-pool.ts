@@ -75,7 +75,8 @@ export class BcryptPool {
   }
 
   private run(job: { op: 'compare'; password: string; hash: string } | { op: 'hash'; password: string; cost: number }): Promise<boolean | string> {
-    if (this.pending.size >= this.maxQueue) {
+    // Only a request's check is refused: a hash is the server's own work (loading users), which a flood must not make fail.
+    if (job.op === 'compare' && this.pending.size >= this.maxQueue) {
       return Promise.reject(new ServerPushError('SP_ERR_AUTH_BUSY', `${this.pending.size} password checks are waiting already`));
     }
     const worker = this.start();
@@ -92,7 +93,7 @@ export class BcryptPool {
     return (await this.run({ op: 'compare', password, hash })) as boolean;
   }
 
-  /** A bcrypt hash of `password` at `cost`. */
+  /** A bcrypt hash of `password` at `cost` (never refused: it waits its turn). */
   async hash(password: string, cost: number): Promise<string> {
     return (await this.run({ op: 'hash', password, cost })) as string;
   }
