@@ -94,7 +94,7 @@ async function main(argv: readonly string[]): Promise<void> {
       ...optional('backlog', command.backlog ?? config?.backlog),
       ...optional('basePath', command.basePath ?? config?.basePath),
       ...optional('cors', command.cors),
-      // The flags add to (and for files replace) the config file's access keys.
+      // The access flags replace the config file's keys of the same name; its other access keys stay.
       ...optional('access', config?.access || Object.keys(command.access).length > 0 ? { ...config?.access, ...command.access } : undefined),
     });
   } catch (error) {
