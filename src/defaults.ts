@@ -65,3 +65,15 @@ export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 /** `/readyz`: a source that has sent no frame yet is still ready for this long after its start. */
 export const DEFAULT_SOURCE_START_GRACE_MS = 10_000;
+/** Access control: failed authentications from one address within the window that lock it out. */
+export const DEFAULT_AUTH_FAILURE_LIMIT = 10;
+/** Access control: the window failed authentications are counted in. */
+export const DEFAULT_AUTH_FAILURE_WINDOW_MS = 60_000;
+/** Access control: how long an address that failed too often gets 429. */
+export const DEFAULT_AUTH_LOCKOUT_MS = 300_000;
+/** Access control: most client addresses whose failures are remembered at once (older ones are forgotten first). */
+export const DEFAULT_AUTH_TRACKED_ADDRESSES = 10_000;
+/** Access control: a verified user name and password is remembered this long (a bcrypt check costs ~100 ms). */
+export const DEFAULT_CREDENTIAL_CACHE_MS = 60_000;
+/** Access control: password checks (bcrypt, in a worker thread) that may wait at once; more get 503 `SP_ERR_AUTH_BUSY`. */
+export const DEFAULT_BCRYPT_QUEUE = 64;

@@ -54,7 +54,8 @@ function webStreamSink(signal: AbortSignal | undefined): { sink: MultipartSink; 
 /** What the serving path needs of a web `Request` (none: a plain GET). */
 function fetchStreamRequest(request: Request | undefined): StreamRequest {
   if (!request) return { method: 'GET', query: new URLSearchParams() };
-  return { method: request.method, query: new URL(request.url).searchParams, accept: request.headers.get('accept') ?? undefined, userAgent: request.headers.get('user-agent') ?? undefined };
+  const url = new URL(request.url);
+  return { method: request.method, query: url.searchParams, path: url.pathname, accept: request.headers.get('accept') ?? undefined, userAgent: request.headers.get('user-agent') ?? undefined, authorization: request.headers.get('authorization') ?? undefined };
 }
 
 /**

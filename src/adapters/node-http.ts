@@ -8,6 +8,7 @@ import { liveServable, serveStream, type LiveViewerOptions, type ResponseWriter,
 import type { ViewerEnd } from '../hub/viewer.ts';
 import { DEFAULT_MAX_UNSENT_BYTES, limitResponseUnsentBytes } from './socket-buffer.ts';
 import { sendDirect } from './direct-send.ts';
+import { redactRequestUrl } from '../redact.ts';
 
 /** Answers a coded JSON error: `{"error": CODE, "message": …}`. */
 export function sendError(res: ServerResponse, status: number, code: ServerPushErrorCode, message: string, headers: Record<string, string> = {}): void {
@@ -144,26 +145,18 @@ function nodeWriter(req: IncomingMessage, res: ServerResponse): ResponseWriter<v
   };
 }
 
-/** Users that access control let in, by request (see {@link setRequestUser}). */
-const requestUsers = new WeakMap<IncomingMessage, string>();
-
-/** Records who `req` is (access control, once it let the request in): session logs name them. */
-export function setRequestUser(req: IncomingMessage, user: string): void {
-  requestUsers.set(req, user);
-}
-
 /** What the serving path needs of a Node request. */
 export function nodeStreamRequest(req: IncomingMessage, query: URLSearchParams): StreamRequest {
-  const user = requestUsers.get(req);
-  return { method: req.method ?? 'GET', query, accept: req.headers.accept, remoteAddress: req.socket?.remoteAddress, userAgent: req.headers['user-agent'], ...(user === undefined ? {} : { user }) };
+  return { method: req.method ?? 'GET', query, accept: req.headers.accept, remoteAddress: req.socket?.remoteAddress, userAgent: req.headers['user-agent'], authorization: req.headers.authorization, path: req.url?.split('?')[0] };
 }
 
 /**
  * Serves `stream` to one Node request through the one serving path (adapters/serve.ts). Resolves
- * when the response is over, with how it ended (undefined when no body was served).
+ * when the response is over, with how it ended (undefined when no body was served). `overrides`
+ * replace what is read from the request (the server passes the client's address behind a proxy).
  */
-export async function serveNode(stream: Servable, req: IncomingMessage, res: ServerResponse, query: URLSearchParams, hooks: ServeHooks = {}): Promise<ViewerEnd | undefined> {
-  const { done } = await serveStream(stream, nodeStreamRequest(req, query), nodeWriter(req, res), hooks);
+export async function serveNode(stream: Servable, req: IncomingMessage, res: ServerResponse, query: URLSearchParams, hooks: ServeHooks = {}, overrides: Partial<StreamRequest> = {}): Promise<ViewerEnd | undefined> {
+  const { done } = await serveStream(stream, { ...nodeStreamRequest(req, query), ...overrides }, nodeWriter(req, res), hooks);
   return done;
 }
 
@@ -179,7 +172,7 @@ export function liveHandler(stream: LiveStream, options: LiveViewerOptions & Omi
     const q = req.url?.indexOf('?') ?? -1;
     const query = new URLSearchParams(q === -1 ? '' : req.url!.slice(q + 1));
     serveNode(servable, req, res, query, options).catch((error: unknown) => {
-      options.logger?.error('SP_ERR_INTERNAL', `stream ${stream.name}: request ${req.method} ${req.url} failed: ${(error as Error).stack ?? String(error)}`);
+      options.logger?.error('SP_ERR_INTERNAL', `stream ${stream.name}: request ${req.method} ${redactRequestUrl(req.url)} failed: ${(error as Error).stack ?? String(error)}`);
       if (!res.headersSent) sendError(res, 500, 'SP_ERR_INTERNAL', 'internal error');
       else res.destroy();
     });

@@ -35,7 +35,11 @@ export interface StreamRequest {
   readonly remoteAddress?: string | undefined;
   readonly userAgent?: string | undefined;
   /** The user access control let in, if any (for session logs); set by the server's access check. */
-  user?: string | undefined;
+  readonly user?: string | undefined;
+  /** The request's path (without the query), for an `admit` hook that checks signed links. */
+  readonly path?: string | undefined;
+  /** The Authorization header, for an `admit` hook that checks credentials (never logged). */
+  readonly authorization?: string | undefined;
 }
 
 /** A request that is not served: the status, a stable code, a message, and headers (`Retry-After`). */

@@ -1,6 +1,7 @@
 import { ServerPushError } from '../errors.ts';
 import { parseOptions, type OptionSpec, type OptionValues } from './options.ts';
 import type { StreamSpec } from '../server/stream-spec.ts';
+import type { AccessOptions } from '../server/access/policy.ts';
 import { normalizeCors, type CorsOrigins } from '../server/viewer-routes.ts';
 import type { PipeFormat } from '../sources/frame-feed.ts';
 import { OPS_OPTIONS, parseOpsArgs, type OpsArgs } from './ops-args.ts';
@@ -12,6 +13,9 @@ export const USAGE = `Usage: serverpush serve [DIR] [options]
        serverpush serve --config FILE
        serverpush get URL [--count N] [--out DIR] [--snapshot FILE] [--timeout SECONDS]
                                        (reads a stream; serverpush get --help for more)
+       serverpush passwd FILE USER [--delete]      (a user of an htpasswd file)
+       serverpush sign URL --expires 1h --link-secret-file FILE [--scope NAME]
+       serverpush token NAME [--scope NAME]        (a bearer token for a program)
 
 Serves a stream at /stream: by default every document of DIR (default: the bundled
 examples/slideshow) to each client, one per interval; or a live stream from a source.
@@ -46,6 +50,15 @@ Options:
                         the upstream's password, read from FILE (not shown by ps, unlike argv)
   --drop-duplicates     live streams: drop a frame identical to the previous one
   --serve-last          live streams: while the source is down, new viewers get the last frame
+  --htpasswd FILE       users who may watch (bcrypt htpasswd; make one with serverpush passwd);
+                        every request then needs a user (HTTP Basic), a token or a signed link
+  --tokens-file FILE    bearer tokens for programs (JSON; serverpush token makes them)
+  --link-secret-file FILE
+                        the secret of signed links (serverpush sign URL --expires 1h)
+  --allow CIDR          only these client addresses may connect (repeat for more)
+  --deny CIDR           these client addresses may not (repeat for more)
+  --trust-proxy ADDR    take the client's address from X-Forwarded-For/Forwarded when the
+                        connection comes from ADDR (a proxy; CIDR too; repeat for more)
   --cors ORIGIN         let pages of ORIGIN (e.g. https://example.com; * for any) read the
                         streams and embed the viewer; repeat for more origins
   --quiet               log warnings and errors only (same as --log-level warn)
@@ -83,6 +96,8 @@ export interface ServeArgs {
   basePath: string | undefined;
   /** --cors: origins allowed to read the streams and frame the viewer. */
   cors: CorsOrigins | undefined;
+  /** --htpasswd, --tokens-file, --link-secret-file, --allow, --deny, --trust-proxy (over the config file's). */
+  access: AccessOptions;
   quiet: boolean;
   /** Logs, limits, readiness, config reload (ops-args.ts). */
   ops: OpsArgs;
@@ -134,6 +149,12 @@ const SERVE_OPTIONS: Record<string, OptionSpec> = {
   'stall-timeout': { type: 'string', value: 'SECONDS' },
   'max-unsent-bytes': { type: 'string', value: 'N' },
   cors: { type: 'string', multiple: true, value: 'ORIGIN' },
+  htpasswd: { type: 'string', value: 'FILE' },
+  'tokens-file': { type: 'string', value: 'FILE' },
+  'link-secret-file': { type: 'string', value: 'FILE' },
+  allow: { type: 'string', multiple: true, value: 'CIDR' },
+  deny: { type: 'string', multiple: true, value: 'CIDR' },
+  'trust-proxy': { type: 'string', multiple: true, value: 'ADDR' },
   quiet: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
@@ -141,10 +162,10 @@ const SERVE_OPTIONS: Record<string, OptionSpec> = {
 };
 
 /** Options that take a path, a command, a URL or a name: an empty value is a mistake. */
-const NOT_EMPTY = ['host', 'watch', 'exec', 'relay', 'config', 'relay-user', 'relay-password-file'] as const;
+const NOT_EMPTY = ['host', 'watch', 'exec', 'relay', 'config', 'relay-user', 'relay-password-file', 'htpasswd', 'tokens-file', 'link-secret-file'] as const;
 
 /** Options of the server as a whole: they apply whatever the source (also with --config). */
-const SERVER_OPTIONS = new Set(['port', 'host', 'backlog', 'base-path', 'cors', 'quiet', 'config', 'help', 'version', ...Object.keys(OPS_OPTIONS)]);
+const SERVER_OPTIONS = new Set(['port', 'host', 'backlog', 'base-path', 'cors', 'quiet', 'config', 'help', 'version', 'htpasswd', 'tokens-file', 'link-secret-file', 'allow', 'deny', 'trust-proxy', ...Object.keys(OPS_OPTIONS)]);
 
 /** Which source the options choose, in words, and the options that apply to it besides the server's. */
 function applicable(values: OptionValues, hasDir: boolean): { source: string; options: string[] } {
@@ -164,13 +185,14 @@ export function parseCommand(argv: readonly string[], defaultDir: string): Comma
   const values = raw as {
     port?: string; host?: string; backlog?: string; 'base-path'?: string; interval?: string; loop?: boolean; sync?: boolean; watch?: string; stdin?: boolean;
     exec?: string; relay?: string; config?: string; format?: string; 'relay-idle'?: string; 'relay-user'?: string; 'relay-password-file'?: string;
-    'drop-duplicates'?: boolean; 'serve-last'?: boolean; 'max-part-bytes'?: string; 'stall-timeout'?: string; 'max-unsent-bytes'?: string; cors?: string[]; quiet?: boolean; help?: boolean; version?: boolean;
+    'drop-duplicates'?: boolean; 'serve-last'?: boolean; 'max-part-bytes'?: string; 'stall-timeout'?: string; 'max-unsent-bytes'?: string; cors?: string[]; quiet?: boolean;
+    htpasswd?: string; 'tokens-file'?: string; 'link-secret-file'?: string; allow?: string[]; deny?: string[]; 'trust-proxy'?: string[]; help?: boolean; version?: boolean;
   };
   if (values.help) return { command: 'help' };
   if (values.version) return { command: 'version' };
   const [command, ...rest] = positionals;
   if (command === undefined) invalid('no command given; try: serverpush serve DIR');
-  if (command !== 'serve') invalid(`unknown command ${JSON.stringify(command)}; the commands are: serve, get`);
+  if (command !== 'serve') invalid(`unknown command ${JSON.stringify(command)}; the commands are: serve, get, passwd, sign, token`);
   if (rest.length > 1) invalid(`serve takes one folder, got ${rest.length}: ${rest.map((arg) => JSON.stringify(arg)).join(' ')}`);
   for (const name of NOT_EMPTY) if (values[name] !== undefined && values[name]!.trim() === '') invalid(`--${name} needs a value (${SERVE_OPTIONS[name]!.value}), got an empty string`);
   if (rest[0] === '') invalid('the folder (DIR) is an empty string');
@@ -219,6 +241,14 @@ export function parseCommand(argv: readonly string[], defaultDir: string): Comma
     backlog: values.backlog === undefined ? undefined : number('backlog', values.backlog, DEFAULT_BACKLOG, (n) => Number.isInteger(n) && n >= 1 && n <= 65535, 'an integer from 1 to 65535'),
     basePath: values['base-path'],
     cors: corsOrigins(values.cors),
+    access: {
+      ...(values.htpasswd !== undefined ? { htpasswd: values.htpasswd } : {}),
+      ...(values['tokens-file'] !== undefined ? { tokensFile: values['tokens-file'] } : {}),
+      ...(values['link-secret-file'] !== undefined ? { linkSecretFile: values['link-secret-file'] } : {}),
+      ...(values.allow !== undefined ? { allow: values.allow } : {}),
+      ...(values.deny !== undefined ? { deny: values.deny } : {}),
+      ...(values['trust-proxy'] !== undefined ? { trustProxy: values['trust-proxy'] } : {}),
+    },
     quiet: values.quiet ?? false,
     ops: parseOpsArgs(raw),
   };

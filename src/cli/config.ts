@@ -3,6 +3,8 @@ import { dirname, resolve } from 'node:path';
 import { ServerPushError } from '../errors.ts';
 import type { StreamSpec } from '../server/stream-spec.ts';
 import { OPS_CONFIG_KEYS, opsFromConfig, type OpsConfig } from './ops-args.ts';
+import type { AccessOptions, StreamAccess } from '../server/access/policy.ts';
+import { ACCESS_KEYS, accessFromConfig, takeStreamAccess } from './access-config.ts';
 
 /**
  * The config file: JSON with optional `port`, `host` and `backlog`, and `streams`, an object of named
@@ -22,6 +24,8 @@ export interface ConfigFile {
   streams: Record<string, StreamSpec>;
   /** Limits (`maxViewers`, `maxSession`, … see ops-args.ts) and `startGrace`. */
   ops?: OpsConfig;
+  /** Access control: users, tokens, signed links, address lists, per-stream `read` (access-config.ts). */
+  access?: AccessOptions;
 }
 
 const COMMON = ['type', 'maxPartBytes', 'stallTimeout', 'maxUnsentBytes', 'dropDuplicates', 'serveLastWhenDown'];
@@ -132,7 +136,7 @@ export async function loadConfig(file: string): Promise<ConfigFile> {
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(file, 'must hold a JSON object');
   const r = raw as Raw;
-  for (const key of Object.keys(r)) if (!['port', 'host', 'backlog', 'basePath', 'streams', ...OPS_CONFIG_KEYS].includes(key)) fail(file, `unknown key ${JSON.stringify(key)}`);
+  for (const key of Object.keys(r)) if (!['port', 'host', 'backlog', 'basePath', 'streams', ...OPS_CONFIG_KEYS, ...ACCESS_KEYS].includes(key)) fail(file, `unknown key ${JSON.stringify(key)}`);
   const port = r['port'];
   if (port !== undefined && (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535)) fail(file, 'port must be an integer from 0 to 65535');
   const host = text(r, 'host', file, false);
@@ -143,6 +147,13 @@ export async function loadConfig(file: string): Promise<ConfigFile> {
   if (typeof streams !== 'object' || streams === null || Array.isArray(streams) || Object.keys(streams).length === 0) fail(file, 'streams must be an object with at least one stream');
   const base = dirname(resolve(file));
   const specs: Record<string, StreamSpec> = {};
-  for (const [name, spec] of Object.entries(streams)) specs[name] = streamSpecFrom(spec, `${file}: streams.${name}`, base);
-  return { ...defined({ port: port as number | undefined, host, backlog: backlog as number | undefined, basePath }), streams: specs, ops: opsFromConfig(r, file) };
+  const streamAccess: Record<string, StreamAccess> = {};
+  for (const [name, spec] of Object.entries(streams)) {
+    const { access, rest } = takeStreamAccess(spec, `${file}: streams.${name}`);
+    if (access) streamAccess[name] = access;
+    specs[name] = streamSpecFrom(rest, `${file}: streams.${name}`, base);
+  }
+  let access = accessFromConfig(r, file, base);
+  if (Object.keys(streamAccess).length > 0) access = { ...access, streams: streamAccess };
+  return { ...defined({ port: port as number | undefined, host, backlog: backlog as number | undefined, basePath, access }), streams: specs, ops: opsFromConfig(r, file) };
 }

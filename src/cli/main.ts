@@ -8,6 +8,7 @@ import { createJsonLogger } from '../log-json.ts';
 import { ConfigReloader } from './reload.ts';
 import { isServerPushError, type ServerPushErrorCode } from '../errors.ts';
 import { runGet } from './get.ts';
+import { runPasswd, runSign, runToken } from './access-commands.ts';
 import { loadConfig } from './config.ts';
 import { unsentLimitSupport } from '../adapters/socket-buffer.ts';
 import type { StreamSpec } from '../server/stream-spec.ts';
@@ -66,6 +67,9 @@ async function main(argv: readonly string[]): Promise<void> {
   const shown = redactArguments(argv);
   if (shown.some((arg, i) => arg !== argv[i])) process.title = ['serverpush', ...shown].join(' ');
   if (argv[0] === 'get') return void (process.exitCode = await runGet(argv.slice(1)));
+  if (argv[0] === 'passwd') return void (process.exitCode = await runPasswd(argv.slice(1)));
+  if (argv[0] === 'sign') return void (process.exitCode = await runSign(argv.slice(1)));
+  if (argv[0] === 'token') return void (process.exitCode = await runToken(argv.slice(1)));
   let command;
   try {
     command = parseCommand(argv, `${packageRoot}examples/slideshow`);
@@ -105,6 +109,8 @@ async function main(argv: readonly string[]): Promise<void> {
       ...optional('cors', command.cors),
       limits: { ...config?.ops?.limits, ...command.ops.limits },
       ...optional('sourceStartGraceMs', command.ops.sourceStartGraceMs ?? config?.ops?.sourceStartGraceMs),
+      // The access flags replace the config file's keys of the same name; its other access keys stay.
+      ...optional('access', config?.access || Object.keys(command.access).length > 0 ? { ...config?.access, ...command.access } : undefined),
     });
   } catch (error) {
     if (isServerPushError(error) && ['SP_ERR_DIR_NOT_FOUND', 'SP_ERR_NOT_A_DIRECTORY', 'SP_ERR_CONFIG', 'SP_ERR_UNKNOWN_TYPE', 'SP_ERR_NOT_A_FILE', 'SP_ERR_UNREADABLE'].includes(error.code)) {
@@ -137,7 +143,7 @@ async function main(argv: readonly string[]): Promise<void> {
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
-  const reloader = new ConfigReloader({ server, file: command.config, initial: config, flagLimits: command.ops.limits, logger });
+  const reloader = new ConfigReloader({ server, file: command.config, initial: config, flagLimits: command.ops.limits, flagAccess: command.access, logger });
   if (command.ops.watchConfig) reloader.watch();
   process.on('SIGHUP', () => {
     void reloader.reload('SIGHUP');

@@ -7,6 +7,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import type { ServerPushServer } from '../server/server.ts';
 import type { ServerLimits } from '../server/limits.ts';
+import { createAccessPolicy, type AccessOptions } from '../server/access/policy.ts';
 import { isServerPushError } from '../errors.ts';
 import { logEvent, type Logger } from '../log.ts';
 import { loadConfig, type ConfigFile } from './config.ts';
@@ -19,6 +20,8 @@ export interface ConfigReloaderOptions {
   initial: ConfigFile | undefined;
   /** Limits given as flags: they win over the file's, at each reload too. */
   flagLimits: ServerLimits;
+  /** Access flags (`--htpasswd`, `--allow`…): they replace the file's keys of the same name, at each reload too. */
+  flagAccess: AccessOptions;
   logger: Logger;
 }
 
@@ -33,7 +36,7 @@ export class ConfigReloader {
 
   /** Re-reads the file and applies it; never throws (a refusal is logged). Resolves true when applied. */
   async reload(trigger: string): Promise<boolean> {
-    const { server, file, initial, flagLimits, logger } = this.options;
+    const { server, file, initial, flagLimits, flagAccess, logger } = this.options;
     if (file === undefined) {
       logger.info(`${trigger}: no config file to reload (the streams come from the command line)`);
       return false;
@@ -42,7 +45,10 @@ export class ConfigReloader {
       const config = await loadConfig(file);
       const fixed = (['port', 'host', 'backlog', 'basePath'] as const).filter((key) => config[key] !== initial?.[key]);
       if (fixed.length > 0) logger.warn('SP_ERR_CONFIG', `${trigger}: ${fixed.join(', ')} changed in ${file}; a restart applies ${fixed.length === 1 ? 'it' : 'them'}, the rest is reloaded`);
-      const changes = await server.reload({ streams: config.streams, limits: { ...config.ops?.limits, ...flagLimits } });
+      // Users, tokens and rights are read anew too (an htpasswd file changed by `serverpush passwd`).
+      const accessOptions = config.access || Object.keys(flagAccess).length > 0 ? { ...config.access, ...flagAccess } : undefined;
+      const access = await createAccessPolicy(accessOptions);
+      const changes = await server.reload({ streams: config.streams, limits: { ...config.ops?.limits, ...flagLimits }, access });
       const list = (names: string[]) => (names.length > 0 ? names.join(',') : 'none');
       logEvent(logger, 'info', `${trigger}: reloaded ${file}: added ${list(changes.added)}, removed ${list(changes.removed)}, source restarted ${list(changes.restarted)}, replaced ${list(changes.replaced)}, unchanged ${list(changes.unchanged)}`, {
         event: 'reload',

@@ -8,7 +8,7 @@ import type { LiveStream } from '../hub/live-stream.ts';
 import { ServerStatus } from './status.ts';
 import { renderIndexPage } from './index-page.ts';
 import { ViewerRoutes, indexEntries, normalizeCors, type CorsOrigins } from './viewer-routes.ts';
-import { countHeader, parseTarget, sendBody, sendError, type Endpoint, type EndpointContext } from './http-util.ts';
+import { countHeader, parseTarget, sendBody, sendError, sendRefusal, type Endpoint, type EndpointContext } from './http-util.ts';
 import type { EndpointResources } from './endpoints.ts';
 import { LiveEndpoint } from './live-endpoint.ts';
 import type { StreamSpec } from './stream-spec.ts';
@@ -19,6 +19,10 @@ import { Operations, type RouteKind } from './operations.ts';
 import { resolveLimits, type ServerLimits } from './limits.ts';
 import type { ServerMetrics } from './metrics.ts';
 import { StreamSet, type StreamChanges } from './stream-set.ts';
+import { createAccessPolicy, type AccessOptions, type AccessPolicy } from './access/policy.ts';
+import { AccessGuard, isRefusal, resourceOf, type Admitted } from './access/guard.ts';
+import { redactRequestUrl } from '../redact.ts';
+import { isValidHost } from './host-header.ts';
 
 /** Options of {@link createServer}. */
 export interface ServeOptions {
@@ -64,6 +68,11 @@ export interface ServeOptions {
   limits?: ServerLimits;
   /** `/readyz`: a source that has sent no frame yet is still ready this long after its start. @default 10000 */
   sourceStartGraceMs?: number;
+  /**
+   * Who may read what: users (htpasswd), bearer tokens, signed links, address lists, trusted
+   * proxies (docs/security.md). @default everything public
+   */
+  access?: AccessOptions;
 }
 
 /** One part as it went out, emitted as `'part'` on the server (slideshow streams). */
@@ -95,6 +104,8 @@ export class ServerPushServer extends EventEmitter {
   private readonly viewer: ViewerRoutes;
   /** What every stream request passes through (adapters/serve.ts): shutdown, counters, logs. */
   private readonly serveHooks: ServeHooks;
+  /** The one access check of every request (access/guard.ts); its policy can be swapped with {@link setAccess}. */
+  private readonly guard: AccessGuard;
   private started = false;
   /** Metrics, limits, health and session logs (operations.ts). */
   private readonly ops: Operations;
@@ -102,7 +113,7 @@ export class ServerPushServer extends EventEmitter {
   private readonly streams: StreamSet | undefined;
 
   /** Use {@link createServer}. */
-  constructor(endpoints: Map<string, Endpoint>, starters: Array<() => void>, stop: AbortController, status: ServerStatus, options: ServeOptions, streams?: StreamSet) {
+  constructor(endpoints: Map<string, Endpoint>, starters: Array<() => void>, stop: AbortController, status: ServerStatus, options: ServeOptions, access: AccessPolicy, streams?: StreamSet) {
     super();
     this.status = status;
     this.endpoints = endpoints;
@@ -116,11 +127,13 @@ export class ServerPushServer extends EventEmitter {
     this.ops = new Operations(() => this.endpoints, { limits: options.limits, sourceStartGraceMs: options.sourceStartGraceMs, logger: this.logger });
     for (const endpoint of endpoints.values()) this.ops.metrics.attach(endpoint);
     this.serveHooks = this.ops.hooks({ stop: stop.signal, observer: status, totals: status, logger: this.logger });
+    access.checkStreams([...endpoints.keys()]);
+    this.guard = new AccessGuard(access, this.logger);
     this.viewer = new ViewerRoutes(endpoints, options.cors === undefined ? undefined : normalizeCors(options.cors));
     this.http = createHttpServer({ noDelay: true, requireHostHeader: true, ...this.ops.httpOptions }, (req, res) => {
       this.handle(req, res).catch((error: unknown) => {
         // Logged once, with its stack; the client learns only that it was our fault.
-        this.logger.error('SP_ERR_INTERNAL', `request ${req.method} ${req.url} failed: ${(error as Error).stack ?? String(error)}`);
+        this.logger.error('SP_ERR_INTERNAL', `request ${req.method} ${redactRequestUrl(req.url)} failed: ${(error as Error).stack ?? String(error)}`);
         if (!res.headersSent) sendError(res, 500, 'SP_ERR_INTERNAL', 'internal error');
         else res.destroy();
       });
@@ -151,12 +164,32 @@ export class ServerPushServer extends EventEmitter {
     return this.streams.apply(specs);
   }
 
-  /** A new config: its streams ({@link applyStreams}) and its viewer limits and session duration. */
-  async reload(config: { streams: Record<string, StreamSpec>; limits?: ServerLimits }): Promise<StreamChanges> {
+  /**
+   * A new config: its streams ({@link applyStreams}), its viewer limits and session duration, and
+   * its access policy (checked against the new streams before anything changes).
+   */
+  async reload(config: { streams: Record<string, StreamSpec>; limits?: ServerLimits; access?: AccessPolicy }): Promise<StreamChanges> {
     const limits = resolveLimits({ ...this.ops.limits.current, ...config.limits });
+    config.access?.checkStreams(Object.keys(config.streams));
     const changes = await this.applyStreams(config.streams);
     this.ops.limits.set(limits);
+    if (config.access) this.guard.setPolicy(config.access);
     return changes;
+  }
+
+  /**
+   * Puts another access policy in force (made by `createAccessPolicy`, e.g. after the config file
+   * changed); requests that come next are checked against it. Counts of failed authentications are
+   * kept. Throws `SP_ERR_CONFIG` when it names a stream the server does not have.
+   */
+  setAccess(policy: AccessPolicy): void {
+    policy.checkStreams(this.streamNames);
+    this.guard.setPolicy(policy);
+  }
+
+  /** The access policy in force. */
+  get access(): AccessPolicy {
+    return this.guard.current;
   }
 
   /** Names of the streams served. */
@@ -275,6 +308,7 @@ export class ServerPushServer extends EventEmitter {
     const target = parseTarget(req.url);
     if (!target) return sendError(res, 400, 'SP_ERR_BAD_REQUEST', 'malformed request target');
     if (countHeader(req, 'host') > 1) return sendError(res, 400, 'SP_ERR_BAD_REQUEST', 'more than one Host header');
+    if (!isValidHost(req.headers.host ?? (req.headers[':authority'] as string | undefined))) return sendError(res, 400, 'SP_ERR_BAD_REQUEST', 'the Host header is not a valid host[:port]');
     if (this.viewer.applyCors(req, res)) return;
     const path = this.underBase(target.path, target.query);
     if (path === undefined) return sendError(res, 404, 'SP_ERR_NOT_FOUND', `no such path; this server serves under ${this.basePath}/`);
@@ -286,14 +320,20 @@ export class ServerPushServer extends EventEmitter {
     const route = this.route(path, target.query);
     routed(routeKind(route));
     if (!route) return sendError(res, 404, 'SP_ERR_NOT_FOUND', 'no such path; try / , /stream, /view, /snapshot or /status');
+    // The one access check (access/guard.ts): every route below, whatever its method.
+    const admitted = await this.guard.check({ remoteAddress: req.socket?.remoteAddress, headers: req.headers }, { resource: resourceOf(route, path), path, query: target.query, streams: this.streamNames });
+    if (isRefusal(admitted)) {
+      this.ops.metrics.authFailure(AUTH_FAILURE_REASONS[admitted.code] ?? 'other');
+      return sendRefusal(res, admitted);
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return sendError(res, 405, 'SP_ERR_METHOD_NOT_ALLOWED', `${req.method} is not allowed here`, { Allow: 'GET, HEAD' });
     }
-    if (route === 'status') return this.sendStatus(res);
+    if (route === 'status') return this.sendStatus(res, admitted);
     if (route === 'metrics') return this.ops.sendMetrics(res);
     if (route === 'healthz') return this.ops.sendHealth(res);
     if (route === 'readyz') return this.ops.sendReady(res, this.http.listening && this.started && !this.stop.signal.aborted);
-    if (route === 'index') return this.sendIndex(res);
+    if (route === 'index') return this.sendIndex(res, admitted);
     if (route === 'viewer') return this.viewer.handle(req, res, path, target.query);
     if ('unknownIndex' in route) return sendError(res, 404, 'SP_ERR_UNKNOWN_STREAM', `no stream with input index ${route.unknownIndex}; this server has ${this.endpoints.size} (0 to ${this.endpoints.size - 1}: ${this.streamNames.join(', ')})`);
     const endpoint = this.endpoints.get(route.endpoint);
@@ -301,20 +341,33 @@ export class ServerPushServer extends EventEmitter {
     if (route.action === 'snapshot') return endpoint.snapshot(req, res);
     // A browser opening a stream with html or text parts gets the viewer (must-have 4 of issue 5).
     if (await this.viewer.negotiate(req, res, endpoint, path, target.query)) return;
-    await serveNode(endpoint.servable, req, res, target.query, this.serveHooks);
+    await serveNode(endpoint.servable, req, res, target.query, this.serveHooks, { remoteAddress: admitted.clientAddress, ...(admitted.principal.kind === 'user' || admitted.principal.kind === 'token' || admitted.principal.kind === 'jwt' ? { user: admitted.principal.name } : {}) });
   }
 
-  private sendStatus(res: ServerResponse): void {
-    sendBody(res, 200, 'application/json; charset=utf-8', `${JSON.stringify(this.status)}\n`);
+  /** `/status`, with only the streams the client may read. */
+  private sendStatus(res: ServerResponse, admitted: Admitted): void {
+    const document = this.status.toJSON();
+    const streams = Object.fromEntries(Object.entries(document.streams).filter(([name]) => admitted.mayReadStream(name)));
+    sendBody(res, 200, 'application/json; charset=utf-8', `${JSON.stringify({ ...document, streams })}\n`);
   }
 
-  private async sendIndex(res: ServerResponse): Promise<void> {
-    const entries = await indexEntries(this.endpoints);
+  /** The index page, with only the streams the client may read. */
+  private async sendIndex(res: ServerResponse, admitted: Admitted): Promise<void> {
+    const entries = (await indexEntries(this.endpoints)).filter((entry) => admitted.mayReadStream(entry.name));
     const first = [...this.endpoints.values()][0];
     const title = first?.kind === 'slideshow' && this.endpoints.size === 1 ? first.title : 'serverpush';
     sendBody(res, 200, 'text/html; charset=utf-8', renderIndexPage({ title, streams: entries }), { 'Cache-Control': 'no-cache' });
   }
 }
+
+/** `serverpush_auth_failures_total`'s `reason` label, by the code access control answered. */
+const AUTH_FAILURE_REASONS: Partial<Record<string, string>> = {
+  SP_ERR_UNAUTHORIZED: 'unauthorized',
+  SP_ERR_FORBIDDEN: 'forbidden',
+  SP_ERR_TOKEN_EXPIRED: 'expired',
+  SP_ERR_TOO_MANY_FAILURES: 'locked_out',
+  SP_ERR_AUTH_BUSY: 'busy',
+};
 
 /** The kind of a route for the request counter (metrics: never the raw path). */
 function routeKind(route: ReturnType<ServerPushServer['route']>): RouteKind {
@@ -365,7 +418,7 @@ export async function createServer(serveOptions: ServeOptions): Promise<ServerPu
     onEndpoint: (endpoint) => server?.metrics.attach(endpoint),
     onRestart: (name) => server?.metrics.sourceRestarted(name),
   });
-  server = new ServerPushServer(streams.endpoints, [() => streams.start()], stop, status, options, streams);
+  server = new ServerPushServer(streams.endpoints, [() => streams.start()], stop, status, options, await createAccessPolicy(options.access), streams);
   return server;
 }
 
