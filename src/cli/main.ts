@@ -9,7 +9,7 @@ import { runGet } from './get.ts';
 import { loadConfig } from './config.ts';
 import { unsentLimitSupport } from '../adapters/socket-buffer.ts';
 import type { StreamSpec } from '../server/stream-spec.ts';
-import { DEFAULT_INTERVAL_MS } from '../defaults.ts';
+import { DEFAULT_INTERVAL_MS, DEFAULT_POLL_INTERVAL_MS } from '../defaults.ts';
 import { REDACTED, redactUrl, redactUrlsIn } from '../redact.ts';
 
 function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
@@ -25,6 +25,7 @@ function describe(spec: StreamSpec | undefined): string {
     case 'stdin': return 'frames from stdin, ';
     case 'exec': return `frames from \`${redactUrlsIn(spec.command)}\`, `;
     case 'relay': return `relaying ${redactUrl(spec.url)}, `;
+    case 'poll': return `polling ${redactUrl(spec.url)} every ${(spec.intervalMs ?? DEFAULT_POLL_INTERVAL_MS) / 1000} s, `;
     case 'push': return 'pushed frames, ';
   }
 }
@@ -78,8 +79,10 @@ async function main(argv: readonly string[]): Promise<void> {
   }
   const logger = createStreamLogger(process.stderr, { quiet: command.quiet });
   let server;
+  let streams: Record<string, StreamSpec> = command.streams;
   try {
     const config = command.config === undefined ? undefined : await loadConfig(command.config);
+    streams = config?.streams ?? command.streams;
     server = await createServer({
       streams: config?.streams ?? command.streams,
       logger,
@@ -121,6 +124,16 @@ async function main(argv: readonly string[]): Promise<void> {
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+  if (Object.values(streams).some((spec) => spec.type === 'stdin' && spec.exitOnEof)) {
+    // --exit-on-eof: the stdin source has pushed its last frame in its own 'end' listener (added
+    // before this one); the viewers then get it again with the closing delimiter, and the process exits 0.
+    process.stdin.once('end', () => {
+      if (stopping) return;
+      stopping = true;
+      logger.info(`end of input: ending ${server.status.clients} stream(s) and exiting`);
+      server.close().then(() => process.exit(0), () => process.exit(EXIT_RUNTIME));
+    });
+  }
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
