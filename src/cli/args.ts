@@ -51,9 +51,9 @@ Options:
                         "stalled" (a command is killed and restarted) (default ${DEFAULT_SOURCE_STALL_MS / 1000}; 0 never;
                         --watch: default 0)
   --snapshot-max-age SECS
-                        live streams: a snapshot is never older than this; an older frame makes
-                        the request wait up to ${DEFAULT_SNAPSHOT_WAIT_MS / 1000} s for a fresh one, then 503 (default ${DEFAULT_SNAPSHOT_MAX_AGE_MS / 1000}
-                        for --exec, --stdin, --relay and --poll; 0 no bound)
+                        live streams: serve no snapshot older than this (default ${DEFAULT_SNAPSHOT_MAX_AGE_MS / 1000}; 0 no bound;
+                        --watch and DIR --sync: 0); an older frame makes the request wait up
+                        to ${DEFAULT_SNAPSHOT_WAIT_MS / 1000} s for a fresh one, then 503 SP_ERR_STALE_FRAME
   --on-demand           --exec: run the command only while someone watches
   --exec-idle SECS      --on-demand: stop the command after this long without viewers (default ${DEFAULT_EXEC_IDLE_MS / 1000})
   --exit-on-eof         --stdin: exit (0) when the input ends, after the viewers got the last frame
