@@ -261,3 +261,57 @@ test('item 15: get --wait retries a refused connection (a server still starting)
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, /SP_ERR_CONNECTION/);
 });
+
+test('items 4/11: --watch with a source stall: a file that stops changing is stalled (logged once), up again at its next version', async (t) => {
+  const dir = await makeFolder({ 'now.jpg': readFileSync(F1) });
+  t.after(() => removeFolder(dir));
+  const { server, url, logger } = await startServer({ streams: { default: { type: 'watch', path: join(dir, 'now.jpg'), sourceStallMs: 800 } } });
+  t.after(() => server.close());
+  await eventually(async () => (await status(url)).streams.default!.latest !== null, 5000, 'the first version');
+  await eventually(async () => (await status(url)).streams.default!.source === 'stalled', 5000, 'the stall');
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  assert.equal(logger.lines.filter((line) => line.startsWith('warn SP_ERR_SOURCE_STALLED')).length, 1, logger.lines.join('\n'));
+  assert.match(logger.lines.find((line) => line.includes('SP_ERR_SOURCE_STALLED'))!, /watch .*now\.jpg: no frame for 0\.8 s \(stalled\); waiting for the next frame/);
+  await writeFile(join(dir, 'now.jpg'), readFileSync(F2));
+  await eventually(async () => (await status(url)).streams.default!.source === 'up', 5000, 'up at the next version');
+  assert.ok(((await status(url)).streams.default!['watch'] as { stalls: number }).stalls >= 2, 'stalls counted');
+});
+
+test('the new options from a config file, and their refusals: sourceStall, snapshotMaxAge, onDemand, idleTimeout, exitOnEof, upstreamBoundary, a poll stream', async (t) => {
+  const dir = await makeFolder();
+  t.after(() => removeFolder(dir));
+  const config = join(dir, 'config.json');
+  const { loadConfig } = await import('../src/cli/config.ts');
+  await writeFile(config, JSON.stringify({ streams: {
+    cam: { type: 'exec', command: 'true', onDemand: true, idleTimeout: 5, sourceStall: 0, snapshotMaxAge: 2 },
+    pipe: { type: 'stdin', exitOnEof: true, sourceStall: 3 },
+    ff: { type: 'relay', url: 'http://127.0.0.1:1/feed', upstreamBoundary: 'ffmpeg' },
+    still: { type: 'poll', url: 'http://127.0.0.1:1/snapshot.jpg', interval: 2, username: 'u', passwordFile: 'pw' },
+  } }));
+  const loaded = await loadConfig(config);
+  assert.deepEqual(loaded.streams['cam'], { type: 'exec', command: 'true', onDemand: true, idleTimeoutMs: 5000, sourceStallMs: 0, snapshotMaxAgeMs: 2000 });
+  assert.deepEqual(loaded.streams['pipe'], { type: 'stdin', exitOnEof: true, sourceStallMs: 3000 });
+  assert.deepEqual(loaded.streams['ff'], { type: 'relay', url: 'http://127.0.0.1:1/feed', upstreamBoundary: 'ffmpeg' });
+  assert.deepEqual(loaded.streams['still'], { type: 'poll', url: 'http://127.0.0.1:1/snapshot.jpg', intervalMs: 2000, username: 'u', passwordFile: join(dir, 'pw') });
+  for (const [stream, message] of [
+    [{ type: 'exec', command: 'x', sourceStall: -1 }, /sourceStall must be a number of seconds/],
+    [{ type: 'relay', url: 'http://x/', onDemand: true }, /unknown key "onDemand" for a relay stream/],
+    [{ type: 'watch', path: '.', exitOnEof: true }, /unknown key "exitOnEof" for a watch stream/],
+    [{ type: 'exec', command: 'x', onDemand: 'yes' }, /onDemand must be true or false/],
+  ] as const) {
+    await writeFile(config, JSON.stringify({ streams: { a: stream } }));
+    await assert.rejects(loadConfig(config), (error: Error & { code?: string }) => error.code === 'SP_ERR_CONFIG' && message.test(error.message));
+  }
+  // On the command line, an option for another source is refused, never ignored.
+  for (const [args, message] of [
+    [['--stdin', '--on-demand'], /--on-demand does not apply to --stdin/],
+    [['--exec', 'true', '--exec-idle', '5'], /--exec-idle does not apply to --exec/],
+    [['--relay', 'http://x/', '--exit-on-eof'], /--exit-on-eof does not apply to --relay/],
+    [['--poll', 'http://x/', '--relay-boundary', 'b'], /--relay-boundary does not apply to --poll/],
+    [['--exec', 'true', '--source-stall', '-1'], /--source-stall must be a number of seconds/],
+  ] as const) {
+    const result = await runCli(['serve', ...args, '--port', '0']);
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stderr, message);
+  }
+});

@@ -59,7 +59,7 @@ export async function createEndpoint(name: string, spec: StreamSpec, ctx: Endpoi
       break;
     case 'watch':
       source = await WatchSource.create(spec.path, { maxPartBytes, logger, ...(spec.settleMs !== undefined ? { settleMs: spec.settleMs } : {}) });
-      if (spec.sourceStallMs) source = new StallCheckedSource(source, { timeoutMs: spec.sourceStallMs, label: `watch ${spec.path}`, logger });
+      if (spec.sourceStallMs) source = new StallCheckedSource(source, { timeoutMs: spec.sourceStallMs, label: `watch ${spec.path}`, logger, statusKey: 'watch' });
       break;
     case 'stdin':
       if (!resources.stdin) throw new ServerPushError('SP_ERR_CONFIG', `stream ${name}: a stdin stream needs the input to read (ServeOptions.stdin)`);

@@ -83,10 +83,11 @@ export class StallWatch {
 export class StallCheckedSource implements Source {
   private watch: StallWatch | undefined;
 
-  constructor(private readonly inner: Source, private readonly options: Omit<StallWatchOptions, 'onStall'>) {}
+  /** `statusKey`: where `/status` shows the stalls (`watch` for a watch source). */
+  constructor(private readonly inner: Source, private readonly options: Omit<StallWatchOptions, 'onStall'> & { statusKey?: string }) {}
 
   get statusKey(): string | undefined {
-    return this.inner.statusKey;
+    return this.inner.statusKey ?? this.options.statusKey;
   }
 
   start(stream: LiveStream): void {
