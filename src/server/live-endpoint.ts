@@ -6,6 +6,7 @@ import { liveRefusal, liveServable, refusal, type Servable } from '../adapters/s
 import { sendBody, sendRefusal, type Endpoint } from './http-util.ts';
 import { ageMs, freshnessHeaders, nextPart } from './freshness.ts';
 import { DEFAULT_SNAPSHOT_WAIT_MS } from '../defaults.ts';
+import { isImageType } from '../protocol/content-type.ts';
 
 /** How old a live stream's snapshot may be, and how long a request waits for a fresh frame. */
 export interface LiveEndpointOptions {
@@ -21,7 +22,6 @@ export interface LiveEndpointOptions {
    */
   waitMs?: number;
 }
-import { isImageType } from '../protocol/content-type.ts';
 
 /** A live stream (one source, many viewers) on Node's `http`. */
 export class LiveEndpoint implements Endpoint {
