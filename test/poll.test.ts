@@ -127,3 +127,22 @@ test('--relay of ffmpeg\'s own HTTP output (-f mpjpeg -listen 1: application/oct
   const status = await streamStatus(cli.url);
   assert.equal((status.upstream as unknown as { boundary: string }).boundary, 'ffmpeg');
 });
+
+test('a poll source with a wrong password: SP_ERR_AUTH_FAILED, down, and the password in no log line, /status or 503 body', async (t) => {
+  const cam = await startCamera({ scheme: 'digest', username: USER, password: 'the-right-one' });
+  t.after(() => cam.close());
+  const { server, url, logger } = await startServer({ streams: { default: { type: 'poll', url: withCredentials(cam.snapshotUrl, USER, PASSWORD), intervalMs: 100, retryDelayMs: 100 } } });
+  t.after(() => server.close());
+  await eventually(() => logger.lines.some((line) => line.startsWith('warn SP_ERR_AUTH_FAILED')), 5000, 'the refusal logged');
+  const status = await streamStatus(url);
+  assert.equal(status.source, 'down');
+  assert.match(status.sourceError!, /^poll: /);
+  const stream = await fetch(new URL('stream', url));
+  assert.equal(stream.status, 503);
+  const body = await stream.text();
+  const snapshot = await fetch(new URL('snapshot', url));
+  assert.equal(snapshot.status, 503);
+  assertNoSecret('the 503 body', body + (await snapshot.text()));
+  assertNoSecret('/status', JSON.stringify(status));
+  assertNoSecret('the log', logger.lines.join('\n'));
+});
