@@ -315,3 +315,19 @@ test('the new options from a config file, and their refusals: sourceStall, snaps
     assert.match(result.stderr, message);
   }
 });
+
+test('items 4/11: a hung command that ignores SIGTERM is killed with SIGKILL 2 s later, its whole process group gone', async (t) => {
+  const server = await startCli(['--exec', `trap '' TERM; cat ${F1}; sleep 40`, '--source-stall', '1', '--port', '0']);
+  t.after(() => server.stop());
+  await eventually(async () => (await status(server.url)).streams.default!.command!.running, 5000, 'the command');
+  const pid = (await status(server.url)).streams.default!.command!.pid!;
+  await eventually(async () => (await status(server.url)).streams.default!.source === 'stalled', 5000, 'the stall');
+  const stalledAt = Date.now();
+  // SIGTERM is ignored by the shell and its sleep: still there for a moment, gone after the grace.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  assert.ok(alive(pid), 'SIGTERM alone did not end it');
+  await eventually(() => !alive(pid) && groupMembers(pid).length === 0, 6000, `pid ${pid} and its group killed`);
+  const took = Date.now() - stalledAt;
+  assert.ok(took >= 1500, `SIGKILL came after the 2 s grace (${took} ms after the stall)`);
+  assert.match(server.stderr(), /stalled command killed by SIGKILL/);
+});
