@@ -29,6 +29,29 @@ export const DEFAULT_RETRY_DELAY_MS = 500;
 export const MAX_RETRY_DELAY_MS = 30_000;
 /** Exec: a command that ran this long before it exited restarts with the first delay again. */
 export const RETRY_RESET_AFTER_MS = 30_000;
+/**
+ * Exec and stdin: no frame for this long and the source is `stalled` (a command is killed and
+ * restarted). The relay's {@link DEFAULT_UPSTREAM_STALL_MS} for the other sources. Watch: off by default.
+ */
+export const DEFAULT_SOURCE_STALL_MS = 10_000;
+/** Exec `onDemand`: stop the command after nobody has watched for this long (as the relay's idle). */
+export const DEFAULT_EXEC_IDLE_MS = 30_000;
+/** Exec: a command asked to stop (SIGTERM) that is still there after this long is killed (SIGKILL). */
+export const KILL_GRACE_MS = 2000;
+/**
+ * Snapshots of a streaming source (exec, stdin, relay, poll): a frame older than this is not served
+ * as the current picture; the snapshot waits for a fresh one (see {@link DEFAULT_SNAPSHOT_WAIT_MS}).
+ */
+export const DEFAULT_SNAPSHOT_MAX_AGE_MS = 5000;
+/**
+ * Snapshots and new viewers of a paused source (an idle relay or on-demand command): how long they
+ * wait for a fresh frame before the answer is a 503.
+ */
+export const DEFAULT_SNAPSHOT_WAIT_MS = 5000;
+/** Poll: time between requests for the snapshot. */
+export const DEFAULT_POLL_INTERVAL_MS = 1000;
+/** `serverpush get --wait`: retry a 503 with Retry-After for at most this long. */
+export const DEFAULT_GET_WAIT_MS = 30_000;
 /** Watch: a file written in place is pushed once it has not changed for this long (and is whole). */
 export const DEFAULT_SETTLE_MS = 50;
 /** Watch: a document rewritten without ever pausing goes out at the latest this long after its first change. */

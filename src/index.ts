@@ -9,6 +9,8 @@ export { SyncSlideshowSource, type SyncSlideshowOptions } from './sources/sync-s
 export { WatchSource, type WatchSourceOptions } from './sources/watch.ts';
 export { ReadableSource, CommandSource, type PipeSourceOptions, type CommandSourceOptions } from './sources/pipe.ts';
 export { RelaySource, type RelaySourceOptions } from './sources/relay.ts';
+export { PollSource, type PollSourceOptions } from './sources/poll.ts';
+export { StallWatch, StallCheckedSource, type StallWatchOptions } from './sources/stall.ts';
 export type { Source } from './sources/source.ts';
 export type { PipeFormat } from './sources/frame-feed.ts';
 export { liveHandler, serveNode } from './adapters/node-http.ts';

@@ -5,7 +5,7 @@
  * test/public-api.test.ts); the root entry `serverpush` adds the Node server, its sources and
  * adapters.
  */
-export { LiveStream, type LiveStreamOptions, type LiveStreamEvents, type SubscribeOptions, type SourceState } from './hub/live-stream.ts';
+export { LiveStream, type LiveStreamOptions, type LiveStreamEvents, type SubscribeOptions, type SourceState, type SourceStateName } from './hub/live-stream.ts';
 export { Viewer, type MultipartSink, type ViewerEnd, type ViewerOptions, type WriteTotals } from './hub/viewer.ts';
 export type { Subscriber } from './hub/subscriber.ts';
 export type { LivePart, EncodedPart } from './hub/encoded-part.ts';

@@ -175,7 +175,7 @@ test('a bad config file exits 2 with SP_ERR_CONFIG naming the file and the key',
   for (const [file, pattern] of [
     ['typo.json', /typo\.json: streams\.default: unknown key "intervall" for a slideshow stream \(SP_ERR_CONFIG\)/],
     ['broken.json', /broken\.json: not valid JSON/],
-    ['type.json', /type must be one of slideshow, watch, stdin, exec, relay, push/],
+    ['type.json', /type must be one of slideshow, watch, stdin, exec, relay, poll, push/],
     ['name.json', /invalid stream name "bad name"/],
     ['missing.json', /missing\.json: not found \(SP_ERR_CONFIG\)/],
     ['backlog.json', /backlog\.json: backlog must be an integer from 1 to 65535 \(SP_ERR_CONFIG\)/],

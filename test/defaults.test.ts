@@ -29,6 +29,9 @@ const CLI_DEFAULTS: Array<[option: string, value: string]> = [
   ['--stall-timeout', String(defaults.DEFAULT_STALL_TIMEOUT_MS / 1000)],
   ['--relay-idle', String(defaults.DEFAULT_RELAY_IDLE_MS / 1000)],
   ['--max-unsent-bytes', String(defaults.DEFAULT_MAX_UNSENT_BYTES)],
+  ['--source-stall', String(defaults.DEFAULT_SOURCE_STALL_MS / 1000)],
+  ['--snapshot-max-age', String(defaults.DEFAULT_SNAPSHOT_MAX_AGE_MS / 1000)],
+  ['--exec-idle', String(defaults.DEFAULT_EXEC_IDLE_MS / 1000)],
 ];
 
 test('the README option table gives each CLI default as src/defaults.ts has it', () => {

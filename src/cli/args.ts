@@ -7,9 +7,10 @@ import type { PipeFormat } from '../sources/frame-feed.ts';
 import { OPS_OPTIONS, parseOpsArgs, type OpsArgs } from './ops-args.ts';
 import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_MAX_HEADER_BYTES, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_SOURCE_START_GRACE_MS } from '../defaults.ts';
 import { DEFAULT_BACKLOG, DEFAULT_HOST, DEFAULT_INTERVAL_MS, DEFAULT_MAX_PART_BYTES, DEFAULT_PORT, DEFAULT_RELAY_IDLE_MS, DEFAULT_STALL_TIMEOUT_MS, DEFAULT_MAX_UNSENT_BYTES } from '../defaults.ts';
+import { DEFAULT_EXEC_IDLE_MS, DEFAULT_POLL_INTERVAL_MS, DEFAULT_SNAPSHOT_MAX_AGE_MS, DEFAULT_SNAPSHOT_WAIT_MS, DEFAULT_SOURCE_STALL_MS } from '../defaults.ts';
 
 export const USAGE = `Usage: serverpush serve [DIR] [options]
-       serverpush serve --watch PATH | --stdin | --exec "CMD" | --relay URL [options]
+       serverpush serve --watch PATH | --stdin | --exec "CMD" | --relay URL | --poll URL [options]
        serverpush serve --config FILE
        serverpush get URL [--count N] [--out DIR] [--snapshot FILE] [--timeout SECONDS]
                                        (reads a stream; serverpush get --help for more)
@@ -27,6 +28,8 @@ Sources of the default stream (one of):
   --stdin               frames from standard input: concatenated JPEGs or multipart
   --exec "CMD"          frames from a command's output, restarted when it exits
   --relay URL           another server's multipart/x-mixed-replace stream
+  --poll URL            a still image (a camera's snapshot.jpg) fetched every --interval
+                        (default ${DEFAULT_POLL_INTERVAL_MS / 1000} s here) and served as a live stream
   --config FILE         named streams from a JSON file (see the README)
 
 Options:
@@ -44,10 +47,22 @@ Options:
                         (default ${DEFAULT_MAX_UNSENT_BYTES}; 0 leaves the kernel's default)
   --format FMT          --stdin/--exec input: auto, mjpeg or multipart (default auto)
   --relay-idle SECS     stop pulling the relay after this long without viewers (default ${DEFAULT_RELAY_IDLE_MS / 1000}; 0 never)
-  --relay-user NAME     user name for the upstream (or user:password@ in the URL); answered
-                        by HTTP Basic or Digest when the upstream asks
+  --relay-user NAME     user name for the upstream of --relay or --poll (or user:password@ in
+                        the URL); answered by HTTP Basic or Digest when the upstream asks
   --relay-password-file FILE
                         the upstream's password, read from FILE (not shown by ps, unlike argv)
+  --relay-boundary B    the upstream's boundary, for one that does not send a multipart
+                        Content-Type (ffmpeg -f mpjpeg over HTTP); any Content-Type is accepted
+  --source-stall SECS   --exec/--stdin/--watch: no frame for this long and the source is
+                        "stalled" (a command is killed and restarted) (default ${DEFAULT_SOURCE_STALL_MS / 1000}; 0 never;
+                        --watch: default 0)
+  --snapshot-max-age SECS
+                        live streams: serve no snapshot older than this (default ${DEFAULT_SNAPSHOT_MAX_AGE_MS / 1000}; 0 no bound;
+                        --watch and DIR --sync: 0); an older frame makes the request wait up
+                        to ${DEFAULT_SNAPSHOT_WAIT_MS / 1000} s for a fresh one, then 503 SP_ERR_STALE_FRAME
+  --on-demand           --exec: run the command only while someone watches
+  --exec-idle SECS      --on-demand: stop the command after this long without viewers (default ${DEFAULT_EXEC_IDLE_MS / 1000})
+  --exit-on-eof         --stdin: exit (0) when the input ends, after the viewers got the last frame
   --drop-duplicates     live streams: drop a frame identical to the previous one
   --serve-last          live streams: while the source is down, new viewers get the last frame
   --htpasswd FILE       users who may watch (bcrypt htpasswd; make one with serverpush passwd);
@@ -143,6 +158,13 @@ const SERVE_OPTIONS: Record<string, OptionSpec> = {
   'relay-idle': { type: 'string', value: 'SECONDS' },
   'relay-user': { type: 'string', value: 'NAME' },
   'relay-password-file': { type: 'string', value: 'FILE' },
+  'relay-boundary': { type: 'string', value: 'B' },
+  poll: { type: 'string', value: 'URL' },
+  'source-stall': { type: 'string', value: 'SECONDS' },
+  'snapshot-max-age': { type: 'string', value: 'SECONDS' },
+  'on-demand': { type: 'boolean' },
+  'exec-idle': { type: 'string', value: 'SECONDS' },
+  'exit-on-eof': { type: 'boolean' },
   'drop-duplicates': { type: 'boolean' },
   'serve-last': { type: 'boolean' },
   'max-part-bytes': { type: 'string', value: 'N' },
@@ -162,19 +184,20 @@ const SERVE_OPTIONS: Record<string, OptionSpec> = {
 };
 
 /** Options that take a path, a command, a URL or a name: an empty value is a mistake. */
-const NOT_EMPTY = ['host', 'watch', 'exec', 'relay', 'config', 'relay-user', 'relay-password-file', 'htpasswd', 'tokens-file', 'link-secret-file'] as const;
+const NOT_EMPTY = ['host', 'watch', 'exec', 'relay', 'config', 'relay-user', 'relay-password-file', 'htpasswd', 'tokens-file', 'link-secret-file', 'relay-boundary', 'poll'] as const;
 
 /** Options of the server as a whole: they apply whatever the source (also with --config). */
 const SERVER_OPTIONS = new Set(['port', 'host', 'backlog', 'base-path', 'cors', 'quiet', 'config', 'help', 'version', 'htpasswd', 'tokens-file', 'link-secret-file', 'allow', 'deny', 'trust-proxy', ...Object.keys(OPS_OPTIONS)]);
 
 /** Which source the options choose, in words, and the options that apply to it besides the server's. */
 function applicable(values: OptionValues, hasDir: boolean): { source: string; options: string[] } {
-  const live = ['max-part-bytes', 'stall-timeout', 'max-unsent-bytes', 'drop-duplicates', 'serve-last'];
+  const live = ['max-part-bytes', 'stall-timeout', 'max-unsent-bytes', 'drop-duplicates', 'serve-last', 'snapshot-max-age'];
   if (values['config'] !== undefined) return { source: '--config (set them per stream in the file)', options: [] };
-  if (values['watch'] !== undefined) return { source: '--watch', options: ['watch', ...live] };
-  if (values['stdin']) return { source: '--stdin', options: ['stdin', 'format', ...live] };
-  if (values['exec'] !== undefined) return { source: '--exec', options: ['exec', 'format', ...live] };
-  if (values['relay'] !== undefined) return { source: '--relay', options: ['relay', 'relay-idle', 'relay-user', 'relay-password-file', ...live] };
+  if (values['watch'] !== undefined) return { source: '--watch', options: ['watch', 'source-stall', ...live] };
+  if (values['stdin']) return { source: '--stdin', options: ['stdin', 'format', 'source-stall', 'exit-on-eof', ...live] };
+  if (values['exec'] !== undefined) return { source: '--exec', options: ['exec', 'format', 'source-stall', 'on-demand', ...(values['on-demand'] ? ['exec-idle'] : []), ...live] };
+  if (values['relay'] !== undefined) return { source: '--relay', options: ['relay', 'relay-idle', 'relay-user', 'relay-password-file', 'relay-boundary', ...live] };
+  if (values['poll'] !== undefined) return { source: '--poll', options: ['poll', 'interval', 'relay-user', 'relay-password-file', ...live] };
   if (values['sync']) return { source: 'a synced slideshow (DIR --sync)', options: ['sync', 'interval', 'loop', ...live] };
   return { source: `a slideshow per client (${hasDir ? 'DIR' : 'the bundled examples'}; with --sync it is a live stream)`, options: ['interval', 'loop', 'max-part-bytes', 'stall-timeout', 'max-unsent-bytes'] };
 }
@@ -184,9 +207,9 @@ export function parseCommand(argv: readonly string[], defaultDir: string): Comma
   const { values: raw, positionals } = parseOptions(argv, SERVE_OPTIONS);
   const values = raw as {
     port?: string; host?: string; backlog?: string; 'base-path'?: string; interval?: string; loop?: boolean; sync?: boolean; watch?: string; stdin?: boolean;
-    exec?: string; relay?: string; config?: string; format?: string; 'relay-idle'?: string; 'relay-user'?: string; 'relay-password-file'?: string;
-    'drop-duplicates'?: boolean; 'serve-last'?: boolean; 'max-part-bytes'?: string; 'stall-timeout'?: string; 'max-unsent-bytes'?: string; cors?: string[]; quiet?: boolean;
-    htpasswd?: string; 'tokens-file'?: string; 'link-secret-file'?: string; allow?: string[]; deny?: string[]; 'trust-proxy'?: string[]; help?: boolean; version?: boolean;
+    exec?: string; relay?: string; config?: string; 'relay-boundary'?: string; poll?: string; 'source-stall'?: string; 'snapshot-max-age'?: string; 'on-demand'?: boolean; 'exec-idle'?: string; 'exit-on-eof'?: boolean; format?: string; 'relay-idle'?: string; 'relay-user'?: string; 'relay-password-file'?: string;
+    'drop-duplicates'?: boolean; 'serve-last'?: boolean; 'max-part-bytes'?: string; 'stall-timeout'?: string; 'max-unsent-bytes'?: string; cors?: string[]; quiet?: boolean; help?: boolean; version?: boolean;
+    htpasswd?: string; 'tokens-file'?: string; 'link-secret-file'?: string; allow?: string[]; deny?: string[]; 'trust-proxy'?: string[];
   };
   if (values.help) return { command: 'help' };
   if (values.version) return { command: 'version' };
@@ -196,7 +219,7 @@ export function parseCommand(argv: readonly string[], defaultDir: string): Comma
   if (rest.length > 1) invalid(`serve takes one folder, got ${rest.length}: ${rest.map((arg) => JSON.stringify(arg)).join(' ')}`);
   for (const name of NOT_EMPTY) if (values[name] !== undefined && values[name]!.trim() === '') invalid(`--${name} needs a value (${SERVE_OPTIONS[name]!.value}), got an empty string`);
   if (rest[0] === '') invalid('the folder (DIR) is an empty string');
-  const sources = [rest.length > 0 && 'DIR', values.watch !== undefined && '--watch', values.stdin && '--stdin', values.exec !== undefined && '--exec', values.relay !== undefined && '--relay', values.config !== undefined && '--config'].filter(Boolean);
+  const sources = [rest.length > 0 && 'DIR', values.watch !== undefined && '--watch', values.stdin && '--stdin', values.exec !== undefined && '--exec', values.relay !== undefined && '--relay', values.poll !== undefined && '--poll', values.config !== undefined && '--config'].filter(Boolean);
   if (sources.length > 1) invalid(`give one source, not ${sources.join(' and ')}`);
   const { source, options } = applicable(raw, rest.length > 0);
   const refused = Object.keys(raw).filter((name) => raw[name] !== undefined && !SERVER_OPTIONS.has(name) && !options.includes(name));
@@ -213,12 +236,31 @@ export function parseCommand(argv: readonly string[], defaultDir: string): Comma
     ...(values['max-unsent-bytes'] !== undefined ? { maxUnsentBytes: number('max-unsent-bytes', values['max-unsent-bytes'], DEFAULT_MAX_UNSENT_BYTES, (n) => Number.isInteger(n) && n >= 0 && n < 2 ** 31, 'an integer from 0 to 2147483647 (0: the kernel\'s default)') } : {}),
     ...(values['drop-duplicates'] ? { dropDuplicates: true } : {}),
     ...(values['serve-last'] ? { serveLastWhenDown: true } : {}),
+    ...(values['snapshot-max-age'] !== undefined ? { snapshotMaxAgeMs: number('snapshot-max-age', values['snapshot-max-age'], 0, (n) => n >= 0, 'a number of seconds (0: no bound)') * 1000 } : {}),
+  };
+  const sourceStall = values['source-stall'] === undefined ? {} : { sourceStallMs: number('source-stall', values['source-stall'], 0, (n) => n >= 0, 'a number of seconds (0: never)') * 1000 };
+  const upstreamAccess = {
+    ...(values['relay-user'] !== undefined ? { username: values['relay-user'] } : {}),
+    ...(values['relay-password-file'] !== undefined ? { passwordFile: values['relay-password-file'] } : {}),
   };
   const format = values.format as PipeFormat | undefined;
   let spec: StreamSpec | undefined;
-  if (values.watch !== undefined) spec = { ...common, type: 'watch', path: values.watch };
-  else if (values.stdin) spec = { ...common, type: 'stdin', ...(format ? { format } : {}) };
-  else if (values.exec !== undefined) spec = { ...common, type: 'exec', command: values.exec, ...(format ? { format } : {}) };
+  if (values.watch !== undefined) spec = { ...common, type: 'watch', path: values.watch, ...sourceStall };
+  else if (values.stdin) spec = { ...common, type: 'stdin', ...(format ? { format } : {}), ...sourceStall, ...(values['exit-on-eof'] ? { exitOnEof: true } : {}) };
+  else if (values.exec !== undefined) {
+    spec = {
+      ...common,
+      type: 'exec',
+      command: values.exec,
+      ...(format ? { format } : {}),
+      ...sourceStall,
+      ...(values['on-demand'] ? { onDemand: true } : {}),
+      ...(values['exec-idle'] !== undefined ? { idleTimeoutMs: number('exec-idle', values['exec-idle'], DEFAULT_EXEC_IDLE_MS / 1000, (n) => n >= 0, 'a number of seconds') * 1000 } : {}),
+    };
+  } else if (values.poll !== undefined) {
+    const interval = values.interval === undefined ? DEFAULT_POLL_INTERVAL_MS : intervalMs;
+    spec = { ...common, type: 'poll', url: values.poll, intervalMs: interval, ...upstreamAccess };
+  }
   else if (values.relay !== undefined) {
     const idle = number('relay-idle', values['relay-idle'], DEFAULT_RELAY_IDLE_MS / 1000, (n) => n >= 0, 'a number of seconds (0: never stop)') * 1000;
     spec = {
@@ -226,8 +268,8 @@ export function parseCommand(argv: readonly string[], defaultDir: string): Comma
       type: 'relay',
       url: values.relay,
       idleTimeoutMs: idle,
-      ...(values['relay-user'] !== undefined ? { username: values['relay-user'] } : {}),
-      ...(values['relay-password-file'] !== undefined ? { passwordFile: values['relay-password-file'] } : {}),
+      ...upstreamAccess,
+      ...(values['relay-boundary'] !== undefined ? { upstreamBoundary: values['relay-boundary'] } : {}),
     };
   } else if (values.config === undefined) {
     spec = { ...common, type: 'slideshow', dir: rest[0] ?? defaultDir, intervalMs, loop: values.loop ?? false, sync: values.sync ?? false };

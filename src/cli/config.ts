@@ -28,13 +28,14 @@ export interface ConfigFile {
   access?: AccessOptions;
 }
 
-const COMMON = ['type', 'maxPartBytes', 'stallTimeout', 'maxUnsentBytes', 'dropDuplicates', 'serveLastWhenDown'];
+const COMMON = ['type', 'maxPartBytes', 'stallTimeout', 'maxUnsentBytes', 'dropDuplicates', 'serveLastWhenDown', 'snapshotMaxAge'];
 const KEYS: Record<StreamSpec['type'], string[]> = {
   slideshow: ['dir', 'interval', 'loop', 'sync'],
-  watch: ['path', 'settle'],
-  stdin: ['format'],
-  exec: ['command', 'format', 'restartDelay'],
-  relay: ['url', 'idleTimeout', 'upstreamStall', 'retryDelay', 'headers', 'username', 'password', 'passwordFile'],
+  watch: ['path', 'settle', 'sourceStall'],
+  stdin: ['format', 'sourceStall', 'exitOnEof'],
+  exec: ['command', 'format', 'restartDelay', 'sourceStall', 'onDemand', 'idleTimeout'],
+  relay: ['url', 'idleTimeout', 'upstreamStall', 'retryDelay', 'headers', 'username', 'password', 'passwordFile', 'upstreamBoundary'],
+  poll: ['url', 'interval', 'retryDelay', 'headers', 'username', 'password', 'passwordFile'],
   push: [],
 };
 
@@ -69,6 +70,22 @@ function defined<T extends object>(object: T): { [K in keyof T]?: Exclude<T[K], 
   return Object.fromEntries(Object.entries(object).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
 }
 
+/** A relay's or poll's `headers`, `username`, `password`, `passwordFile` (relative to the file). */
+function upstreamAccess(r: Raw, where: string, base: string): { headers?: Record<string, string> | undefined; username?: string | undefined; password?: string | undefined; passwordFile?: string | undefined } {
+  const headers = r['headers'];
+  if (headers !== undefined && (typeof headers !== 'object' || headers === null || Object.values(headers).some((v) => typeof v !== 'string'))) fail(where, 'headers must be an object of strings');
+  const passwordFile = text(r, 'passwordFile', where, false);
+  if (passwordFile !== undefined && r['password'] !== undefined) fail(where, 'give password or passwordFile, not both');
+  const username = r['username'];
+  if (username !== undefined && typeof username !== 'string') fail(where, 'username must be a string');
+  return {
+    headers: headers as Record<string, string> | undefined,
+    username: username as string | undefined,
+    password: text(r, 'password', where, false),
+    passwordFile: passwordFile === undefined ? undefined : resolve(base, passwordFile),
+  };
+}
+
 /** Turns one stream of the file (seconds, relative paths) into a StreamSpec. */
 export function streamSpecFrom(raw: unknown, where: string, base: string): StreamSpec {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(where, 'must be an object');
@@ -89,23 +106,24 @@ export function streamSpecFrom(raw: unknown, where: string, base: string): Strea
     maxUnsentBytes: maxUnsentBytes as number | undefined,
     dropDuplicates: flag(r, 'dropDuplicates', where),
     serveLastWhenDown: flag(r, 'serveLastWhenDown', where),
+    snapshotMaxAgeMs: seconds(r, 'snapshotMaxAge', where, true),
   });
+  const sourceStallMs = seconds(r, 'sourceStall', where, true);
   switch (type as StreamSpec['type']) {
     case 'slideshow':
       return { ...common, type: 'slideshow', dir: resolve(base, text(r, 'dir', where, true)!), ...defined({ intervalMs: seconds(r, 'interval', where), loop: flag(r, 'loop', where), sync: flag(r, 'sync', where) }) };
     case 'watch':
-      return { ...common, type: 'watch', path: resolve(base, text(r, 'path', where, true)!), ...defined({ settleMs: seconds(r, 'settle', where) }) };
+      return { ...common, type: 'watch', path: resolve(base, text(r, 'path', where, true)!), ...defined({ settleMs: seconds(r, 'settle', where), sourceStallMs }) };
     case 'stdin':
-      return { ...common, type: 'stdin', ...defined({ format: format as 'auto' | undefined }) };
+      return { ...common, type: 'stdin', ...defined({ format: format as 'auto' | undefined, sourceStallMs, exitOnEof: flag(r, 'exitOnEof', where) }) };
     case 'exec':
-      return { ...common, type: 'exec', command: text(r, 'command', where, true)!, ...defined({ format: format as 'auto' | undefined, restartDelayMs: seconds(r, 'restartDelay', where) }) };
-    case 'relay': {
-      const headers = r['headers'];
-      if (headers !== undefined && (typeof headers !== 'object' || headers === null || Object.values(headers).some((v) => typeof v !== 'string'))) fail(where, 'headers must be an object of strings');
-      const passwordFile = text(r, 'passwordFile', where, false);
-      if (passwordFile !== undefined && r['password'] !== undefined) fail(where, 'give password or passwordFile, not both');
-      const username = r['username'];
-      if (username !== undefined && typeof username !== 'string') fail(where, 'username must be a string');
+      return {
+        ...common,
+        type: 'exec',
+        command: text(r, 'command', where, true)!,
+        ...defined({ format: format as 'auto' | undefined, restartDelayMs: seconds(r, 'restartDelay', where), sourceStallMs, onDemand: flag(r, 'onDemand', where), idleTimeoutMs: seconds(r, 'idleTimeout', where) }),
+      };
+    case 'relay':
       return {
         ...common,
         type: 'relay',
@@ -114,13 +132,17 @@ export function streamSpecFrom(raw: unknown, where: string, base: string): Strea
           idleTimeoutMs: seconds(r, 'idleTimeout', where, true),
           upstreamStallMs: seconds(r, 'upstreamStall', where),
           retryDelayMs: seconds(r, 'retryDelay', where),
-          headers: headers as Record<string, string> | undefined,
-          username: username as string | undefined,
-          password: text(r, 'password', where, false),
-          passwordFile: passwordFile === undefined ? undefined : resolve(base, passwordFile),
+          upstreamBoundary: text(r, 'upstreamBoundary', where, false),
+          ...upstreamAccess(r, where, base),
         }),
       };
-    }
+    case 'poll':
+      return {
+        ...common,
+        type: 'poll',
+        url: text(r, 'url', where, true)!,
+        ...defined({ intervalMs: seconds(r, 'interval', where), retryDelayMs: seconds(r, 'retryDelay', where), ...upstreamAccess(r, where, base) }),
+      };
     case 'push':
       return { ...common, type: 'push' };
   }

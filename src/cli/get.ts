@@ -31,6 +31,9 @@ Options:
   -H, --header 'N: V'   send a request header (repeatable)
                         user:pass@ in the URL: answered by Basic or Digest when asked
   --boundary B          use this boundary whatever the response's Content-Type says
+  --wait SECONDS        for up to SECONDS, retry while the server is not there yet (connection
+                        refused) or answers 503 (after its Retry-After, at most 5 s apart): for a
+                        server just started, or a stream whose source has no frame yet
   --max-part-bytes N    refuse parts larger than N bytes (default ${DEFAULT_LIMITS.maxPartBytes})
   --quiet               print nothing but errors
   -h, --help            show this help
@@ -55,6 +58,8 @@ interface GetArgs {
   timeoutMs: number;
   boundary: string | undefined;
   maxPartBytes: number;
+  /** --wait: retry a refused connection or a 503 for this long (0: do not retry). */
+  waitMs: number;
   quiet: boolean;
 }
 
@@ -78,12 +83,13 @@ export function parseGetArgs(argv: readonly string[]): GetArgs | undefined {
     timeout: { type: 'string', value: 'SECONDS' },
     header: { type: 'string', short: 'H', multiple: true, value: "'Name: value'" },
     boundary: { type: 'string', value: 'B' },
+    wait: { type: 'string', value: 'SECONDS' },
     'max-part-bytes': { type: 'string', value: 'N' },
     quiet: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
   const { positionals } = parsed;
-  const values = parsed.values as { count?: string; out?: string; snapshot?: string; timeout?: string; header?: string[]; boundary?: string; 'max-part-bytes'?: string; quiet?: boolean; help?: boolean };
+  const values = parsed.values as { count?: string; out?: string; snapshot?: string; timeout?: string; header?: string[]; boundary?: string; wait?: string; 'max-part-bytes'?: string; quiet?: boolean; help?: boolean };
   if (values.help) return undefined;
   if (positionals.length !== 1) usage(positionals.length === 0 ? 'get needs a URL' : `get takes one URL, got ${positionals.length}`);
   let url: URL;
@@ -123,6 +129,7 @@ export function parseGetArgs(argv: readonly string[]): GetArgs | undefined {
     timeoutMs: (positive('timeout', values.timeout, (n) => n >= 0 && n <= 86_400, 'a number of seconds from 0 to 86400') ?? 30) * 1000,
     boundary: values.boundary,
     maxPartBytes: positive('max-part-bytes', values['max-part-bytes'], (n) => Number.isSafeInteger(n) && n > 0, 'a positive integer') ?? DEFAULT_LIMITS.maxPartBytes,
+    waitMs: (positive('wait', values.wait, (n) => n >= 0 && n <= 86_400, 'a number of seconds from 0 to 86400') ?? 0) * 1000,
     quiet: values.quiet ?? false,
   };
 }
@@ -182,6 +189,69 @@ function write(stream: NodeJS.WritableStream, data: string | Uint8Array): Promis
   return new Promise((resolve, reject) => stream.write(data, (error) => (error ? reject(error) : resolve())));
 }
 
+/** The longest pause between two tries of `--wait`, whatever Retry-After says. */
+const MAX_WAIT_STEP_MS = 5000;
+/** The pause after a refused connection. */
+const CONNECT_RETRY_MS = 200;
+
+/** Retry-After in ms (seconds or an HTTP date), else 1 s. */
+function retryAfterMs(header: string | null): number {
+  if (header === null) return 1000;
+  const seconds = Number(header);
+  if (header.trim() !== '' && Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(header);
+  return Number.isNaN(date) ? 1000 : Math.max(0, date - Date.now());
+}
+
+/**
+ * `fetch` that, for up to `waitMs`, tries again when the connection is refused (the server is
+ * starting) or the answer is a 503 (a stream with no frame yet, a source down for now), after the
+ * 503's Retry-After (at most 5 s). `onRetry` is told each time (the caller re-arms its timeout).
+ */
+function waitingFetch(inner: typeof globalThis.fetch, waitMs: number, onRetry: (why: string, delayMs: number) => void): typeof globalThis.fetch {
+  if (waitMs <= 0) return inner;
+  return async (input, init) => {
+    const deadline = performance.now() + waitMs;
+    for (;;) {
+      let response: Response;
+      try {
+        response = await inner(input, init);
+      } catch (error) {
+        const cause = (error as { cause?: { code?: string } }).cause?.code;
+        const left = deadline - performance.now();
+        if (init?.signal?.aborted || left <= 0 || !(cause === 'ECONNREFUSED' || cause === 'ECONNRESET')) throw error;
+        const delay = Math.min(CONNECT_RETRY_MS, left);
+        onRetry(`connection refused (${cause})`, delay);
+        await sleep(delay, init?.signal);
+        continue;
+      }
+      const left = deadline - performance.now();
+      if (response.status !== 503 || left <= 0) return response;
+      const delay = Math.min(Math.max(100, retryAfterMs(response.headers.get('retry-after'))), MAX_WAIT_STEP_MS, left);
+      let code = '';
+      try {
+        code = ((await response.json()) as { error?: string }).error ?? '';
+      } catch {
+        /* not our JSON */
+      }
+      onRetry(`HTTP 503${code ? ` ${code}` : ''}`, delay);
+      await sleep(delay, init?.signal);
+    }
+  };
+}
+
+function sleep(ms: number, signal: AbortSignal | null | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
 /** Runs `serverpush get`; resolves to the exit status. Reports errors on standard error. */
 export async function runGet(argv: readonly string[]): Promise<number> {
   let args: GetArgs | undefined;
@@ -220,7 +290,10 @@ export async function runGet(argv: readonly string[]): Promise<number> {
   try {
     arm();
     const parts = fetchParts(url, {
-      fetch: authenticatingFetch({ credentials: args.credentials }),
+      fetch: waitingFetch(authenticatingFetch({ credentials: args.credentials }), args.waitMs, (why, delayMs) => {
+        arm();
+        if (!quiet) say(`${why}; trying again in ${Math.round(delayMs)} ms (--wait)`);
+      }),
       signal: controller.signal,
       headers: args.headers,
       maxPartBytes: args.maxPartBytes,

@@ -12,7 +12,7 @@ import { runPasswd, runSign, runToken } from './access-commands.ts';
 import { loadConfig } from './config.ts';
 import { unsentLimitSupport } from '../adapters/socket-buffer.ts';
 import type { StreamSpec } from '../server/stream-spec.ts';
-import { DEFAULT_INTERVAL_MS } from '../defaults.ts';
+import { DEFAULT_INTERVAL_MS, DEFAULT_POLL_INTERVAL_MS } from '../defaults.ts';
 import { REDACTED, redactUrl, redactUrlsIn } from '../redact.ts';
 
 function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
@@ -28,6 +28,7 @@ function describe(spec: StreamSpec | undefined): string {
     case 'stdin': return 'frames from stdin, ';
     case 'exec': return `frames from \`${redactUrlsIn(spec.command)}\`, `;
     case 'relay': return `relaying ${redactUrl(spec.url)}, `;
+    case 'poll': return `polling ${redactUrl(spec.url)} every ${(spec.intervalMs ?? DEFAULT_POLL_INTERVAL_MS) / 1000} s, `;
     case 'push': return 'pushed frames, ';
   }
 }
@@ -148,6 +149,17 @@ async function main(argv: readonly string[]): Promise<void> {
   process.on('SIGHUP', () => {
     void reloader.reload('SIGHUP');
   });
+  const streams = config?.streams ?? command.streams;
+  if (Object.values(streams).some((spec) => spec.type === 'stdin' && spec.exitOnEof)) {
+    // --exit-on-eof: the stdin source has pushed its last frame in its own 'end' listener (added
+    // before this one); the viewers then get it again with the closing delimiter, and the process exits 0.
+    process.stdin.once('end', () => {
+      if (stopping) return;
+      stopping = true;
+      logger.info(`end of input: ending ${server.status.clients} stream(s) and exiting`);
+      server.close().then(() => process.exit(0), () => process.exit(EXIT_RUNTIME));
+    });
+  }
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {

@@ -40,7 +40,15 @@ export interface SubscribeOptions {
   maxFps?: number;
 }
 
-export type SourceState = { up: true } | { up: false; reason: string };
+/**
+ * What the source of a live stream is doing. Up, or up but `idle` (paused on purpose: a relay or an
+ * on-demand command nobody watches; its latest part may be old); down with a reason, or down because
+ * it `stalled` (running but no frame for its stall timeout).
+ */
+export type SourceState = { up: true; idle?: boolean } | { up: false; reason: string; stalled?: boolean };
+
+/** The source's state as `/status` shows it. */
+export type SourceStateName = 'up' | 'idle' | 'down' | 'stalled';
 
 /**
  * A live stream: one source, many viewers. Keeps the latest part, encodes each part once and
@@ -126,7 +134,7 @@ export class LiveStream extends Emitter<LiveStreamEvents> {
     this.seq++;
     this.latestPart = encoded;
     this.counters.partsIn++;
-    if (!this.state.up) this.setSource({ up: true });
+    if (!this.state.up || this.state.idle) this.setSource({ up: true });
     for (const subscriber of this.subscribers) subscriber.offer(encoded);
     this.emit('part', encoded);
     return true;
@@ -147,10 +155,17 @@ export class LiveStream extends Emitter<LiveStreamEvents> {
   /** Marks the source up or down (shown in `/status`; decides what new viewers get). */
   setSource(given: SourceState): void {
     // The reason is shown in /status and in 503 bodies: no `user:password@` of a URL in it, whatever the source quoted.
-    const state: SourceState = given.up ? given : { up: false, reason: redactUrlsIn(given.reason) };
+    const state: SourceState = given.up ? given : { ...given, reason: redactUrlsIn(given.reason) };
     const changed = state.up !== this.state.up;
     this.state = state;
-    if (changed) this.logger.info(`stream ${this.name}: source ${state.up ? 'up' : `down: ${state.reason}`}`);
+    // A stall is logged by its source, with its code (SP_ERR_SOURCE_STALLED); a pause by the source that pauses.
+    if (changed && this.sourceState !== 'stalled') this.logger.info(`stream ${this.name}: source ${state.up ? 'up' : `down: ${state.reason}`}`);
+  }
+
+  /** `up`, `idle`, `down` or `stalled` (see {@link SourceState}). */
+  get sourceState(): SourceStateName {
+    if (this.state.up) return this.state.idle ? 'idle' : 'up';
+    return this.state.stalled ? 'stalled' : 'down';
   }
 
   /**
@@ -215,7 +230,7 @@ export class LiveStream extends Emitter<LiveStreamEvents> {
     return {
       name: this.name,
       viewers: this.subscribers.size,
-      source: this.state.up ? 'up' : 'down',
+      source: this.sourceState,
       ...(this.state.up ? {} : { sourceError: this.state.reason }),
       // Seconds, as everywhere in /status: `timestamp` is the part's X-Timestamp (Unix seconds, microseconds), `ageSeconds` how old it is now.
       latest: this.latestPart

@@ -6,12 +6,14 @@ import { SyncSlideshowSource } from '../sources/sync-slideshow.ts';
 import { WatchSource } from '../sources/watch.ts';
 import { CommandSource, ReadableSource } from '../sources/pipe.ts';
 import { RelaySource } from '../sources/relay.ts';
+import { PollSource } from '../sources/poll.ts';
+import { StallCheckedSource } from '../sources/stall.ts';
 import type { Source } from '../sources/source.ts';
 import { readFile } from 'node:fs/promises';
 import { ServerPushError } from '../errors.ts';
 import type { Endpoint, EndpointContext } from './http-util.ts';
 import type { Logger } from '../log.ts';
-import { DEFAULT_INTERVAL_MS, DEFAULT_MAX_PART_BYTES, DEFAULT_STALL_TIMEOUT_MS } from '../defaults.ts';
+import { DEFAULT_INTERVAL_MS, DEFAULT_MAX_PART_BYTES, DEFAULT_POLL_INTERVAL_MS, DEFAULT_SNAPSHOT_MAX_AGE_MS, DEFAULT_STALL_TIMEOUT_MS } from '../defaults.ts';
 import { SlideshowEndpoint } from './slideshow-endpoint.ts';
 import { LiveEndpoint } from './live-endpoint.ts';
 import { STREAM_NAME, type StreamSpec } from './stream-spec.ts';
@@ -57,14 +59,41 @@ export async function createEndpoint(name: string, spec: StreamSpec, ctx: Endpoi
       break;
     case 'watch':
       source = await WatchSource.create(spec.path, { maxPartBytes, logger, ...(spec.settleMs !== undefined ? { settleMs: spec.settleMs } : {}) });
+      if (spec.sourceStallMs) source = new StallCheckedSource(source, { timeoutMs: spec.sourceStallMs, label: `watch ${spec.path}`, logger, statusKey: 'watch' });
       break;
     case 'stdin':
       if (!resources.stdin) throw new ServerPushError('SP_ERR_CONFIG', `stream ${name}: a stdin stream needs the input to read (ServeOptions.stdin)`);
-      source = new ReadableSource(resources.stdin, { maxPartBytes, logger, ...(spec.format ? { format: spec.format } : {}) });
+      source = new ReadableSource(resources.stdin, { maxPartBytes, logger, ...(spec.format ? { format: spec.format } : {}), ...(spec.sourceStallMs !== undefined ? { stallTimeoutMs: spec.sourceStallMs } : {}) });
       break;
     case 'exec':
-      source = new CommandSource(spec.command, { maxPartBytes, logger, ...(spec.format ? { format: spec.format } : {}), ...(spec.restartDelayMs !== undefined ? { restartDelayMs: spec.restartDelayMs } : {}) });
+      source = new CommandSource(spec.command, {
+        maxPartBytes,
+        logger,
+        ...(spec.format ? { format: spec.format } : {}),
+        ...(spec.restartDelayMs !== undefined ? { restartDelayMs: spec.restartDelayMs } : {}),
+        ...(spec.sourceStallMs !== undefined ? { stallTimeoutMs: spec.sourceStallMs } : {}),
+        ...(spec.onDemand ? { onDemand: true } : {}),
+        ...(spec.idleTimeoutMs !== undefined ? { idleTimeoutMs: spec.idleTimeoutMs } : {}),
+      });
       break;
+    case 'poll': {
+      const password = spec.passwordFile === undefined ? spec.password : await readPasswordFile(name, spec.passwordFile, spec.password);
+      try {
+        source = new PollSource(spec.url, {
+          maxPartBytes,
+          logger,
+          ...(spec.intervalMs !== undefined ? { intervalMs: spec.intervalMs } : {}),
+          ...(spec.retryDelayMs !== undefined ? { retryDelayMs: spec.retryDelayMs } : {}),
+          ...(spec.headers ? { headers: spec.headers } : {}),
+          ...(spec.username !== undefined ? { username: spec.username } : {}),
+          ...(password !== undefined ? { password } : {}),
+        });
+      } catch (error) {
+        if (error instanceof ServerPushError) throw new ServerPushError(error.code, `stream ${name}: ${error.message}`);
+        throw error;
+      }
+      break;
+    }
     case 'relay': {
       const password = spec.passwordFile === undefined ? spec.password : await readPasswordFile(name, spec.passwordFile, spec.password);
       try {
@@ -77,6 +106,7 @@ export async function createEndpoint(name: string, spec: StreamSpec, ctx: Endpoi
           ...(spec.headers ? { headers: spec.headers } : {}),
           ...(spec.username !== undefined ? { username: spec.username } : {}),
           ...(password !== undefined ? { password } : {}),
+          ...(spec.upstreamBoundary !== undefined ? { boundary: spec.upstreamBoundary } : {}),
         });
       } catch (error) {
         if (error instanceof ServerPushError) throw new ServerPushError(error.code, `stream ${name}: ${error.message}`);
@@ -88,8 +118,26 @@ export async function createEndpoint(name: string, spec: StreamSpec, ctx: Endpoi
       source = undefined;
       break;
   }
-  const endpoint = new LiveEndpoint(name, live, source);
+  const endpoint = new LiveEndpoint(name, live, source, { snapshotMaxAgeMs: spec.snapshotMaxAgeMs ?? defaultSnapshotMaxAge(spec) });
   return { endpoint, start: () => endpoint.startSource() };
+}
+
+/**
+ * How old a snapshot may be by default: a source that streams (exec, stdin, relay, poll) makes
+ * frames all the time, so an old one means it paused or hangs; a watched file or pushed frames are
+ * current until replaced (no bound).
+ */
+function defaultSnapshotMaxAge(spec: StreamSpec): number {
+  switch (spec.type) {
+    case 'exec':
+    case 'stdin':
+    case 'relay':
+      return DEFAULT_SNAPSHOT_MAX_AGE_MS;
+    case 'poll':
+      return Math.max(DEFAULT_SNAPSHOT_MAX_AGE_MS, 2 * (spec.intervalMs ?? DEFAULT_POLL_INTERVAL_MS));
+    default:
+      return 0;
+  }
 }
 
 /**

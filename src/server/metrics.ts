@@ -110,12 +110,12 @@ export class ServerMetrics implements ServeObserver {
       const [stream, code] = key.split('\n') as [string, string];
       return { labels: { stream, code }, value };
     }));
-    this.define('serverpush_source_state', 'The state of a live stream\'s source: 1 for the state it is in (up: frames come; starting: no frame yet; down), 0 for the others.', 'gauge', () => {
+    this.define('serverpush_source_state', 'The state of a live stream\'s source: 1 for the state it is in (up: frames come; starting: no frame yet; idle: paused for want of viewers; stalled: no frame for its stall time; down), 0 for the others.', 'gauge', () => {
       const samples: Sample[] = [];
       for (const [stream, endpoint] of this.endpoints()) {
         if (!(endpoint instanceof LiveEndpoint)) continue;
         const state = endpoint.sourceState;
-        for (const each of ['up', 'starting', 'down'] as const) samples.push({ labels: { stream, state: each }, value: state === each ? 1 : 0 });
+        for (const each of ['up', 'starting', 'idle', 'stalled', 'down'] as const) samples.push({ labels: { stream, state: each }, value: state === each ? 1 : 0 });
       }
       return samples;
     });

@@ -15,6 +15,12 @@ export interface CommonStreamOptions {
   serveLastWhenDown?: boolean;
   /** The multipart boundary; random by default. */
   boundary?: string;
+  /**
+   * Live streams: a snapshot older than this is not served as the current picture (the request
+   * waits up to 5 s for a fresh frame, then gets 503 `SP_ERR_STALE_FRAME`); 0: no bound.
+   * @default 5000 for exec, stdin, relay and poll (poll: at least twice its interval); 0 for the others
+   */
+  snapshotMaxAgeMs?: number;
 }
 
 /** What a stream shows and where it comes from. */
@@ -22,17 +28,31 @@ export type StreamSpec = CommonStreamOptions & (
   /** A folder; per client (the original design) or, with `sync`, one show for all. */
   | { type: 'slideshow'; dir: string; intervalMs?: number; loop?: boolean; sync?: boolean }
   /** A folder (each new file) or one file (each new version). */
-  | { type: 'watch'; path: string; settleMs?: number }
-  /** Bytes from standard input: concatenated JPEGs or a multipart stream. */
-  | { type: 'stdin'; format?: PipeFormat }
-  /** Bytes from a command's standard output; restarted with backoff when it exits. */
-  | { type: 'exec'; command: string; format?: PipeFormat; restartDelayMs?: number }
+  /** `sourceStallMs`: no new version for this long and the stream is `stalled` (default 0: never). */
+  | { type: 'watch'; path: string; settleMs?: number; sourceStallMs?: number }
+  /**
+   * Bytes from standard input: concatenated JPEGs or a multipart stream. `sourceStallMs`: no frame
+   * for this long and the stream is `stalled` (default 10000; 0 never). `exitOnEof`: the CLI exits
+   * (0) when the input ends, after the viewers got the last frame.
+   */
+  | { type: 'stdin'; format?: PipeFormat; sourceStallMs?: number; exitOnEof?: boolean }
+  /**
+   * Bytes from a command's standard output; restarted with backoff when it exits, killed and
+   * restarted when it sends no frame for `sourceStallMs` (default 10000; 0 never). `onDemand`: run
+   * only while someone watches, stopped `idleTimeoutMs` (default 30000) after the last viewer left.
+   */
+  | { type: 'exec'; command: string; format?: PipeFormat; restartDelayMs?: number; sourceStallMs?: number; onDemand?: boolean; idleTimeoutMs?: number }
   /**
    * Another server's multipart/x-mixed-replace stream. Credentials (answered by HTTP Basic or
    * Digest when the upstream asks) come from `user:password@` in `url`, or from `username` with
    * `password` or `passwordFile` (a file holding the password, without one final line break).
    */
-  | { type: 'relay'; url: string; idleTimeoutMs?: number; upstreamStallMs?: number; retryDelayMs?: number; headers?: Record<string, string>; username?: string; password?: string; passwordFile?: string }
+  | { type: 'relay'; url: string; idleTimeoutMs?: number; upstreamStallMs?: number; retryDelayMs?: number; headers?: Record<string, string>; username?: string; password?: string; passwordFile?: string; upstreamBoundary?: string }
+  /**
+   * A still image fetched every `intervalMs` (default 1000) and served as a live stream; conditional
+   * requests, credentials as the relay's, backoff on errors.
+   */
+  | { type: 'poll'; url: string; intervalMs?: number; retryDelayMs?: number; headers?: Record<string, string>; username?: string; password?: string; passwordFile?: string }
   /** Frames your program pushes with `server.live(name).push(part)`. */
   | { type: 'push' }
 );

@@ -4,14 +4,20 @@ import type { LiveStream } from '../hub/live-stream.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { isServerPushError } from '../errors.ts';
 import { FrameFeed, type PipeFormat } from './frame-feed.ts';
-import { Backoff, pause, type Source } from './source.ts';
-import { DEFAULT_RETRY_DELAY_MS, RETRY_RESET_AFTER_MS } from '../defaults.ts';
+import { Backoff, pause, waitForDemand, type Source } from './source.ts';
+import { StallWatch } from './stall.ts';
+import { DEFAULT_EXEC_IDLE_MS, DEFAULT_RETRY_DELAY_MS, DEFAULT_SOURCE_STALL_MS, KILL_GRACE_MS, RETRY_RESET_AFTER_MS } from '../defaults.ts';
 
 export interface PipeSourceOptions {
   /** What the bytes are. @default 'auto' */
   format?: PipeFormat;
   /** Frames larger than this are dropped. @default 16777216 (16 MiB) */
   maxPartBytes?: number;
+  /**
+   * No frame for this long while the input is open: the source is `stalled` (logged once with
+   * `SP_ERR_SOURCE_STALLED`; a command is killed and restarted). 0: never. @default 10000
+   */
+  stallTimeoutMs?: number;
   logger?: Logger;
 }
 
@@ -74,17 +80,36 @@ function pump(input: AsyncIterable<Uint8Array>, stream: LiveStream, options: Pip
 
 /** Frames from a byte stream, e.g. `process.stdin` fed by `ffmpeg … -f mjpeg -`. */
 export class ReadableSource implements Source {
+  readonly statusKey = 'input';
   private done: Promise<void> | undefined;
+  private stall: StallWatch | undefined;
+  /** True once the input has ended (or failed). */
+  ended = false;
 
   constructor(private readonly input: AsyncIterable<Uint8Array> & { destroy?: () => void }, private readonly options: PipeSourceOptions = {}, private readonly label = 'stdin') {}
 
   start(stream: LiveStream): void {
+    this.stall = new StallWatch(stream, { timeoutMs: this.options.stallTimeoutMs ?? DEFAULT_SOURCE_STALL_MS, label: this.label, logger: this.options.logger ?? silentLogger });
+    this.stall.arm();
     this.done = pump(this.input, stream, this.options, this.label).then((reason) => {
+      this.stall?.disarm();
+      this.ended = true;
       stream.setSource({ up: false, reason: `${this.label}: ${reason}` });
     });
   }
 
+  /** Times no frame came for the stall timeout. */
+  get stalls(): number {
+    return this.stall?.stalls ?? 0;
+  }
+
+  /** For `/status` (under `input`): whether the input ended, stalls seen. */
+  toJSON(): Record<string, unknown> {
+    return { ended: this.ended, stalls: this.stalls };
+  }
+
   async stop(): Promise<void> {
+    this.stall?.disarm();
     this.input.destroy?.();
     await this.done;
   }
@@ -93,20 +118,56 @@ export class ReadableSource implements Source {
 export interface CommandSourceOptions extends PipeSourceOptions {
   /** First delay before restarting a command that exited; doubles up to 30 s. @default 500 */
   restartDelayMs?: number;
+  /**
+   * Run the command only while someone watches: start it at the first viewer (or snapshot), stop
+   * it `idleTimeoutMs` after the last viewer left. @default false (run all the time)
+   */
+  onDemand?: boolean;
+  /** `onDemand`: how long without viewers before the command is stopped. @default 30000 */
+  idleTimeoutMs?: number;
 }
+
+/** Why serverpush itself ended a command. */
+type KillReason = 'stall' | 'idle' | 'stop';
 
 /**
  * Frames from a command's standard output (`sh -c CMD`), e.g. an ffmpeg pipeline. The command is
- * restarted with backoff whenever it exits; its last stderr lines are logged.
+ * restarted with backoff whenever it exits, and killed and restarted when it stalls (no frame for
+ * `stallTimeoutMs`: a hung ffmpeg reading a dead camera); its last stderr lines are logged. With
+ * `onDemand` it runs only while someone watches. A command is stopped with SIGTERM to its process
+ * group, then SIGKILL after 2 s, and waited for: when `stop()` resolves, it is gone.
  */
 export class CommandSource implements Source {
+  readonly statusKey = 'command';
   private readonly stopped = new AbortController();
   private child: ChildProcess | undefined;
+  private killed: KillReason | undefined;
   private done: Promise<void> | undefined;
+  private stall: StallWatch | undefined;
   /** How many times the command was started. */
   starts = 0;
 
   constructor(private readonly command: string, private readonly options: CommandSourceOptions = {}) {}
+
+  /** Times the command was started again after it exited, stalled or was stopped for lack of viewers. */
+  get restarts(): number {
+    return Math.max(0, this.starts - 1);
+  }
+
+  /** The process id of the running command (its shell, leader of its process group), or undefined. */
+  get pid(): number | undefined {
+    return this.child?.exitCode === null ? this.child.pid : undefined;
+  }
+
+  /** Times the command stalled. */
+  get stalls(): number {
+    return this.stall?.stalls ?? 0;
+  }
+
+  /** For `/status` (under `command`; the command line itself is not shown: it may hold a password). */
+  toJSON(): Record<string, unknown> {
+    return { running: this.pid !== undefined, pid: this.pid ?? null, starts: this.starts, restarts: this.restarts, stalls: this.stalls, onDemand: this.options.onDemand ?? false };
+  }
 
   start(stream: LiveStream): void {
     this.done = this.run(stream);
@@ -115,11 +176,21 @@ export class CommandSource implements Source {
   private async run(stream: LiveStream): Promise<void> {
     const logger = this.options.logger ?? silentLogger;
     const backoff = new Backoff(this.options.restartDelayMs ?? DEFAULT_RETRY_DELAY_MS);
+    const stallMs = this.options.stallTimeoutMs ?? DEFAULT_SOURCE_STALL_MS;
+    const idleMs = this.options.idleTimeoutMs ?? DEFAULT_EXEC_IDLE_MS;
+    this.stall = new StallWatch(stream, { timeoutMs: stallMs, label: 'command', logger, onStall: () => this.kill('stall') });
     while (!this.stopped.signal.aborted) {
+      if (this.options.onDemand && stream.viewers === 0) {
+        if (stream.sourceState === 'up' || this.starts === 0) stream.setSource({ up: true, idle: true });
+        await waitForDemand(stream, this.stopped.signal);
+        if (this.stopped.signal.aborted) break;
+        logger.info(`stream ${stream.name}: someone asks for the stream; starting its command`);
+      }
       const startedAt = performance.now();
       // Its own process group, so that stopping it also stops what the shell started.
       const child = spawn('sh', ['-c', this.command], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
       this.child = child;
+      this.killed = undefined;
       this.starts++;
       const stderr: string[] = [];
       child.stderr!.setEncoding('utf8').on('data', (text: string) => {
@@ -130,30 +201,59 @@ export class CommandSource implements Source {
         child.once('error', (error) => resolve(`cannot run: ${error.message}`));
         child.once('close', (code, signal) => resolve(signal ? `killed by ${signal}` : `exited with code ${code}`));
       });
+      this.stall.arm();
+      let idle: ReturnType<typeof setTimeout> | undefined;
+      const onViewers = (count: number) => {
+        clearTimeout(idle);
+        idle = count === 0 ? setTimeout(() => this.kill('idle'), idleMs) : undefined;
+      };
+      if (this.options.onDemand) {
+        stream.on('viewers', onViewers);
+        onViewers(stream.viewers);
+      }
       const pumped = pump(child.stdout!, stream, this.options, 'command');
       const [reason] = await Promise.all([exited, pumped]);
+      this.stall.disarm();
+      clearTimeout(idle);
+      stream.off('viewers', onViewers);
       this.child = undefined;
       if (this.stopped.signal.aborted) break;
+      if (this.killed === 'idle') {
+        stream.setSource({ up: true, idle: true });
+        logger.info(`stream ${stream.name}: nobody watched for ${idleMs / 1000} s; command stopped until someone asks for the stream`);
+        backoff.reset();
+        continue;
+      }
       if (performance.now() - startedAt > RETRY_RESET_AFTER_MS) backoff.reset();
       const delay = backoff.next();
       const tail = stderr.length ? `; last output: ${stderr.join(' | ')}` : '';
-      stream.setSource({ up: false, reason: `command ${reason}` });
-      logger.warn('SP_ERR_SOURCE_FAILED', `stream ${stream.name}: command ${reason}${tail}; restarting in ${delay} ms`);
+      if (this.killed === 'stall') {
+        // Stays `stalled` (logged once by the StallWatch) until the restarted command sends a frame.
+        stream.setSource({ up: false, stalled: true, reason: `command sent no frame for ${stallMs / 1000} s; killed, restarting` });
+        logger.info(`stream ${stream.name}: stalled command ${reason}${tail}; restarting in ${delay} ms`);
+      } else {
+        stream.setSource({ up: false, reason: `command ${reason}` });
+        logger.warn('SP_ERR_SOURCE_FAILED', `stream ${stream.name}: command ${reason}${tail}; restarting in ${delay} ms`);
+      }
       await pause(delay, this.stopped.signal);
     }
   }
 
+  /** Ends the running command's process group: SIGTERM, then SIGKILL after 2 s if it is still there. */
+  private kill(why: KillReason): void {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+    this.killed ??= why;
+    const group = -child.pid;
+    const send = (signal: NodeJS.Signals) => { try { process.kill(group, signal); } catch { /* already gone */ } };
+    send('SIGTERM');
+    const killer = setTimeout(() => send('SIGKILL'), KILL_GRACE_MS);
+    child.once('close', () => clearTimeout(killer));
+  }
+
   async stop(): Promise<void> {
     this.stopped.abort();
-    const child = this.child;
-    if (child && child.exitCode === null && child.pid !== undefined) {
-      const group = -child.pid;
-      const kill = (signal: NodeJS.Signals) => { try { process.kill(group, signal); } catch { /* already gone */ } };
-      kill('SIGTERM');
-      const killer = setTimeout(() => kill('SIGKILL'), 2000);
-      await this.done;
-      clearTimeout(killer);
-    }
+    this.kill('stop');
     await this.done;
   }
 }

@@ -4,9 +4,9 @@ import { ServerPushError, isServerPushError } from '../errors.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { WarningThrottle } from './frame-feed.ts';
 import { DEFAULT_MAX_PART_BYTES, DEFAULT_RELAY_IDLE_MS, DEFAULT_RETRY_DELAY_MS, DEFAULT_UPSTREAM_STALL_MS } from '../defaults.ts';
-import { Backoff, pause, type Source } from './source.ts';
-import { authenticatingFetch, type AuthenticatingFetch, type Credentials } from '../client/http-auth.ts';
-import { REDACTED, Secrets, redactUrl } from '../redact.ts';
+import { Backoff, pause, waitForDemand, type Source } from './source.ts';
+import type { AuthenticatingFetch } from '../client/http-auth.ts';
+import { prepareUpstream } from './upstream.ts';
 
 export interface RelaySourceOptions {
   /** Stop pulling after nobody has watched for this long; 0 = never stop. @default 30000 */
@@ -26,6 +26,12 @@ export interface RelaySourceOptions {
   password?: string;
   /** Parts larger than this are refused by the parser. @default 16777216 (16 MiB) */
   maxPartBytes?: number;
+  /**
+   * The upstream's boundary, for an upstream that does not declare a multipart type (ffmpeg's
+   * `-f mpjpeg` served over HTTP says `application/octet-stream`); any Content-Type is then
+   * accepted. @default the boundary of the upstream's multipart Content-Type
+   */
+  boundary?: string;
   logger?: Logger;
 }
 
@@ -45,51 +51,25 @@ export class RelaySource implements Source {
   private readonly url: string;
   /** The upstream URL as it may be shown: `http://admin:***@cam/…`, secret query values hidden. */
   readonly displayUrl: string;
-  private readonly secrets = new Secrets();
   private readonly fetch: AuthenticatingFetch;
+  /** A failure's message as it may be shown: the URL as {@link displayUrl}, secrets hidden. */
+  private readonly shown: (message: string) => string;
 
   /**
    * Throws `SP_ERR_CONFIG` for a URL that is not http(s), or a password given both in the URL and
    * in the options. The message never holds the password.
    */
   constructor(url: string, private readonly options: RelaySourceOptions = {}) {
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch {
-      throw new ServerPushError('SP_ERR_CONFIG', `invalid relay URL ${JSON.stringify(redactUrl(url))}`);
-    }
-    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new ServerPushError('SP_ERR_CONFIG', `relay URL must be http or https (${redactUrl(parsed)})`);
-    this.secrets.addFromUrl(parsed);
-    const fromUrl = parsed.username !== '' || parsed.password !== '';
-    if (fromUrl && (options.username !== undefined || options.password !== undefined)) {
-      throw new ServerPushError('SP_ERR_CONFIG', 'relay credentials given twice: in the URL and as username/password; give them once');
-    }
-    let credentials: Credentials | undefined;
-    if (fromUrl) credentials = { username: decode(parsed.username), password: decode(parsed.password) };
-    else if (options.username !== undefined || options.password !== undefined) credentials = { username: options.username ?? '', password: options.password ?? '' };
-    this.secrets.add(credentials?.password);
-    for (const value of Object.values(options.headers ?? {})) this.secrets.add(value);
-    parsed.username = '';
-    parsed.password = '';
-    this.url = parsed.href;
-    const shown = new URL(parsed.href);
-    if (credentials) {
-      shown.username = encodeURIComponent(credentials.username);
-      if (credentials.password !== '') shown.password = REDACTED;
-    }
-    this.displayUrl = redactUrl(shown);
-    this.fetch = authenticatingFetch({ credentials });
-  }
-
-  /** A failure's message as it may be shown: the URL as {@link displayUrl}, secrets hidden. */
-  private shown(message: string): string {
-    return this.secrets.scrub(message.split(this.url).join(this.displayUrl));
+    const upstream = prepareUpstream('relay', url, options);
+    this.url = upstream.url;
+    this.displayUrl = upstream.displayUrl;
+    this.fetch = upstream.fetch;
+    this.shown = upstream.shown;
   }
 
   /** For `/status`: the upstream (redacted), how it was last authenticated, connections made. */
   toJSON(): Record<string, unknown> {
-    return { url: this.displayUrl, authentication: this.fetch.scheme, connections: this.connections };
+    return { url: this.displayUrl, authentication: this.fetch.scheme, connections: this.connections, ...(this.options.boundary ? { boundary: this.options.boundary } : {}) };
   }
 
   start(stream: LiveStream): void {
@@ -105,7 +85,9 @@ export class RelaySource implements Source {
     while (!this.stopped.signal.aborted) {
       if (idleMs > 0 && stream.viewers === 0 && this.connections > 0) {
         logger.info(`stream ${stream.name}: nobody watches; relay paused until someone asks for the stream`);
-        await waitForViewer(stream, this.stopped.signal);
+        // Its latest frame is getting old: /status says `idle`, a snapshot waits for a fresh frame.
+        if (stream.sourceState === 'up') stream.setSource({ up: true, idle: true });
+        await waitForDemand(stream, this.stopped.signal);
         if (this.stopped.signal.aborted) break;
       }
       const connection = new AbortController();
@@ -126,7 +108,7 @@ export class RelaySource implements Source {
       let failure: string | undefined;
       try {
         this.connections++;
-        for await (const part of fetchParts(this.url, { fetch: this.fetch, signal: connection.signal, maxPartBytes: this.options.maxPartBytes ?? DEFAULT_MAX_PART_BYTES, ...(this.options.headers ? { headers: this.options.headers } : {}) })) {
+        for await (const part of fetchParts(this.url, { fetch: this.fetch, signal: connection.signal, maxPartBytes: this.options.maxPartBytes ?? DEFAULT_MAX_PART_BYTES, ...(this.options.headers ? { headers: this.options.headers } : {}), ...(this.options.boundary ? { boundary: this.options.boundary } : {}) })) {
           clearTimeout(stall);
           stall = setTimeout(cut, stallMs, new ServerPushError('SP_ERR_TIMEOUT', `upstream sent nothing for ${stallMs} ms`));
           backoff.reset();
@@ -160,28 +142,4 @@ export class RelaySource implements Source {
     this.stopped.abort();
     await this.done;
   }
-}
-
-function decode(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
-}
-
-/** Resolves when someone watches or asks for the stream (a refused viewer, a snapshot), or at stop. */
-function waitForViewer(stream: LiveStream, signal: AbortSignal): Promise<void> {
-  if (stream.viewers > 0 || signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const wake = () => {
-      stream.off('viewers', wake);
-      stream.off('demand', wake);
-      signal.removeEventListener('abort', wake);
-      resolve();
-    };
-    stream.on('viewers', wake);
-    stream.on('demand', wake);
-    signal.addEventListener('abort', wake, { once: true });
-  });
 }

@@ -9,6 +9,30 @@ export interface Source {
   stop(): Promise<void>;
   /** What `/status` shows of the source (no secrets), e.g. a relay's upstream. */
   toJSON?(): Record<string, unknown>;
+  /**
+   * Under which key of the stream's `/status` document `toJSON()` goes. @default 'upstream'
+   * (a relay's or poll's upstream); a command says `command`, standard input `input`.
+   */
+  readonly statusKey?: string | undefined;
+}
+
+/**
+ * Resolves when someone watches or asks for the stream (a viewer, even a refused one, or a
+ * snapshot: see LiveStream.demand), or at once when someone already watches or `signal` aborts.
+ */
+export function waitForDemand(stream: LiveStream, signal: AbortSignal): Promise<void> {
+  if (stream.viewers > 0 || signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const wake = () => {
+      stream.off('viewers', wake);
+      stream.off('demand', wake);
+      signal.removeEventListener('abort', wake);
+      resolve();
+    };
+    stream.on('viewers', wake);
+    stream.on('demand', wake);
+    signal.addEventListener('abort', wake, { once: true });
+  });
 }
 
 /** Exponential backoff with a cap, reset after a good long run. */

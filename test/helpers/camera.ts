@@ -23,6 +23,8 @@ export interface CameraOptions {
   /** Digest: a nonce is good for this many requests, then answered `stale=true`. @default unlimited */
   nonceUses?: number;
   realm?: string;
+  /** `/snapshot.jpg`: the picture changes this often (its ETag and Last-Modified with it). @default 500 */
+  snapshotPeriodMs?: number;
 }
 
 export interface Camera {
@@ -33,6 +35,14 @@ export interface Camera {
   requests: Array<{ authorization: string | undefined; verdict: 'no credentials' | 'accepted' | 'wrong' | 'stale' | 'malformed' }>;
   /** Connections being streamed to. */
   streaming(): number;
+  /** Set: `/video.mjpg` answers its headers and then nothing (a hung camera). */
+  hang: boolean;
+  /** Set: `/snapshot.jpg` answers 500 (a camera having trouble). */
+  failSnapshots: boolean;
+  /** `/snapshot.jpg` answers so far, by status. */
+  snapshots: { 200: number; 304: number; 500: number };
+  /** `http://127.0.0.1:PORT/snapshot.jpg` */
+  snapshotUrl: URL;
   close(): Promise<void>;
 }
 
@@ -88,15 +98,50 @@ export async function startCamera(options: CameraOptions): Promise<Camera> {
     return 'accepted';
   };
 
+  const camera: Camera = {
+    server: undefined as unknown as Server,
+    url: new URL('http://127.0.0.1/'),
+    snapshotUrl: new URL('http://127.0.0.1/'),
+    requests,
+    streaming: () => live.size,
+    hang: false,
+    failSnapshots: false,
+    snapshots: { 200: 0, 304: 0, 500: 0 },
+    close: async () => {
+      for (const stop of [...live]) stop();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+  const started = Date.now();
+  const period = options.snapshotPeriodMs ?? 500;
   const server = createServer((req, res) => {
-    if (!req.url?.startsWith('/video.mjpg')) return void res.writeHead(404).end();
+    const snapshot = req.url?.startsWith('/snapshot.jpg') ?? false;
+    if (!req.url?.startsWith('/video.mjpg') && !snapshot) return void res.writeHead(404).end();
     const verdict = judge(req);
     requests.push({ authorization: req.headers.authorization, verdict });
     if (verdict !== 'accepted') {
       res.writeHead(401, { 'WWW-Authenticate': challenge(verdict === 'stale'), 'Content-Type': 'text/html' });
       return void res.end('<html><body>401 Unauthorized</body></html>');
     }
+    if (snapshot) {
+      if (camera.failSnapshots) {
+        camera.snapshots[500]++;
+        return void res.writeHead(500, { 'Content-Type': 'text/plain' }).end('sensor error');
+      }
+      const version = Math.floor((Date.now() - started) / period);
+      const etag = `"v${version}"`;
+      const lastModified = new Date(started + version * period).toUTCString();
+      if (req.headers['if-none-match'] === etag) {
+        camera.snapshots[304]++;
+        return void res.writeHead(304, { ETag: etag, 'Last-Modified': lastModified }).end();
+      }
+      camera.snapshots[200]++;
+      const frame = FRAMES[version % FRAMES.length]!;
+      return void res.writeHead(200, { 'Content-Type': 'image/jpeg', 'Content-Length': frame.length, ETag: etag, 'Last-Modified': lastModified }).end(frame);
+    }
     res.writeHead(200, { 'Content-Type': 'multipart/x-mixed-replace; boundary=myboundary' });
+    if (camera.hang) return void res.flushHeaders();
     let i = 0;
     const send = () => {
       const frame = FRAMES[i++ % FRAMES.length]!;
@@ -113,19 +158,12 @@ export async function startCamera(options: CameraOptions): Promise<Camera> {
     live.add(stop);
     res.on('close', stop);
   });
+  camera.server = server;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
-  return {
-    server,
-    url: new URL(`http://127.0.0.1:${port}/video.mjpg`),
-    requests,
-    streaming: () => live.size,
-    close: async () => {
-      for (const stop of [...live]) stop();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  camera.url = new URL(`http://127.0.0.1:${port}/video.mjpg`);
+  camera.snapshotUrl = new URL(`http://127.0.0.1:${port}/snapshot.jpg`);
+  return camera;
 }
 
 /** `url` with `user:password@` in it (percent-encoded as a URL needs). */
