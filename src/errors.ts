@@ -40,7 +40,9 @@ export type ServerPushErrorCode =
   | 'SP_ERR_INTERNAL'
   | 'SP_ERR_AUTH_FAILED'
   | 'SP_ERR_CANNOT_WRITE'
-  | 'SP_ERR_UNKNOWN_TYPE';
+  | 'SP_ERR_UNKNOWN_TYPE'
+  | 'SP_ERR_TLS'
+  | 'SP_ERR_UNPROTECTED';
 
 /** Base class of every error serverpush throws. */
 export class ServerPushError extends Error {

@@ -44,6 +44,9 @@ Options:
                         the upstream's password, read from FILE (not shown by ps, unlike argv)
   --drop-duplicates     live streams: drop a frame identical to the previous one
   --serve-last          live streams: while the source is down, new viewers get the last frame
+  --tls-cert FILE       serve HTTPS (HTTP/2 and HTTP/1.1 on the port) with this PEM certificate
+                        chain; needs --tls-key; SIGHUP reads both files again
+  --tls-key FILE        the certificate's private key (PEM)
   --cors ORIGIN         let pages of ORIGIN (e.g. https://example.com; * for any) read the
                         streams and embed the viewer; repeat for more origins
   --quiet               log warnings and errors only
@@ -63,6 +66,8 @@ export interface ServeArgs {
   basePath: string | undefined;
   /** --cors: origins allowed to read the streams and frame the viewer. */
   cors: CorsOrigins | undefined;
+  /** --tls-cert and --tls-key: serve HTTPS with these PEM files (both or neither). */
+  tls: { certFile: string; keyFile: string } | undefined;
   quiet: boolean;
 }
 
@@ -112,16 +117,18 @@ const SERVE_OPTIONS: Record<string, OptionSpec> = {
   'stall-timeout': { type: 'string', value: 'SECONDS' },
   'max-unsent-bytes': { type: 'string', value: 'N' },
   cors: { type: 'string', multiple: true, value: 'ORIGIN' },
+  'tls-cert': { type: 'string', value: 'FILE' },
+  'tls-key': { type: 'string', value: 'FILE' },
   quiet: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 };
 
 /** Options that take a path, a command, a URL or a name: an empty value is a mistake. */
-const NOT_EMPTY = ['host', 'watch', 'exec', 'relay', 'config', 'relay-user', 'relay-password-file'] as const;
+const NOT_EMPTY = ['host', 'watch', 'exec', 'relay', 'config', 'relay-user', 'relay-password-file', 'tls-cert', 'tls-key'] as const;
 
 /** Options of the server as a whole: they apply whatever the source (also with --config). */
-const SERVER_OPTIONS = new Set(['port', 'host', 'backlog', 'base-path', 'cors', 'quiet', 'config', 'help', 'version']);
+const SERVER_OPTIONS = new Set(['port', 'host', 'backlog', 'base-path', 'cors', 'quiet', 'config', 'help', 'version', 'tls-cert', 'tls-key']);
 
 /** Which source the options choose, in words, and the options that apply to it besides the server's. */
 function applicable(values: OptionValues, hasDir: boolean): { source: string; options: string[] } {
@@ -142,6 +149,7 @@ export function parseCommand(argv: readonly string[], defaultDir: string): Comma
     port?: string; host?: string; backlog?: string; 'base-path'?: string; interval?: string; loop?: boolean; sync?: boolean; watch?: string; stdin?: boolean;
     exec?: string; relay?: string; config?: string; format?: string; 'relay-idle'?: string; 'relay-user'?: string; 'relay-password-file'?: string;
     'drop-duplicates'?: boolean; 'serve-last'?: boolean; 'max-part-bytes'?: string; 'stall-timeout'?: string; 'max-unsent-bytes'?: string; cors?: string[]; quiet?: boolean; help?: boolean; version?: boolean;
+    'tls-cert'?: string; 'tls-key'?: string;
   };
   if (values.help) return { command: 'help' };
   if (values.version) return { command: 'version' };
@@ -159,6 +167,7 @@ export function parseCommand(argv: readonly string[], defaultDir: string): Comma
     const list = refused.map((name) => `--${name}`).join(', ');
     invalid(`${list} ${refused.length === 1 ? 'does' : 'do'} not apply to ${source}`);
   }
+  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) invalid(values['tls-cert'] === undefined ? '--tls-key needs --tls-cert (the certificate it belongs to)' : '--tls-cert needs --tls-key (the certificate\'s private key)');
   if (values.format !== undefined && !['auto', 'mjpeg', 'multipart'].includes(values.format)) invalid(`--format must be auto, mjpeg or multipart, got ${JSON.stringify(values.format)}`);
 
   const intervalMs = number('interval', values.interval, DEFAULT_INTERVAL_MS / 1000, (n) => n > 0 && n <= 86_400, 'a number of seconds above 0 and at most 86400 (fractions allowed)') * 1000;
@@ -196,6 +205,7 @@ export function parseCommand(argv: readonly string[], defaultDir: string): Comma
     backlog: values.backlog === undefined ? undefined : number('backlog', values.backlog, DEFAULT_BACKLOG, (n) => Number.isInteger(n) && n >= 1 && n <= 65535, 'an integer from 1 to 65535'),
     basePath: values['base-path'],
     cors: corsOrigins(values.cors),
+    tls: values['tls-cert'] === undefined || values['tls-key'] === undefined ? undefined : { certFile: values['tls-cert'], keyFile: values['tls-key'] },
     quiet: values.quiet ?? false,
   };
 }

@@ -18,6 +18,8 @@ export interface ConfigFile {
   host?: string;
   backlog?: number;
   basePath?: string;
+  /** `tlsCert` and `tlsKey` (both or neither), paths relative to the file: serve HTTPS. */
+  tls?: { certFile: string; keyFile: string };
   streams: Record<string, StreamSpec>;
 }
 
@@ -129,7 +131,7 @@ export async function loadConfig(file: string): Promise<ConfigFile> {
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(file, 'must hold a JSON object');
   const r = raw as Raw;
-  for (const key of Object.keys(r)) if (!['port', 'host', 'backlog', 'basePath', 'streams'].includes(key)) fail(file, `unknown key ${JSON.stringify(key)}`);
+  for (const key of Object.keys(r)) if (!['port', 'host', 'backlog', 'basePath', 'streams', 'tlsCert', 'tlsKey'].includes(key)) fail(file, `unknown key ${JSON.stringify(key)}`);
   const port = r['port'];
   if (port !== undefined && (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535)) fail(file, 'port must be an integer from 0 to 65535');
   const host = text(r, 'host', file, false);
@@ -139,7 +141,14 @@ export async function loadConfig(file: string): Promise<ConfigFile> {
   const streams = r['streams'];
   if (typeof streams !== 'object' || streams === null || Array.isArray(streams) || Object.keys(streams).length === 0) fail(file, 'streams must be an object with at least one stream');
   const base = dirname(resolve(file));
+  const tlsCert = text(r, 'tlsCert', file, false);
+  const tlsKey = text(r, 'tlsKey', file, false);
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) fail(file, 'give tlsCert and tlsKey together (the certificate and its private key)');
   const specs: Record<string, StreamSpec> = {};
   for (const [name, spec] of Object.entries(streams)) specs[name] = streamSpecFrom(spec, `${file}: streams.${name}`, base);
-  return { ...defined({ port: port as number | undefined, host, backlog: backlog as number | undefined, basePath }), streams: specs };
+  return {
+    ...defined({ port: port as number | undefined, host, backlog: backlog as number | undefined, basePath }),
+    ...(tlsCert !== undefined && tlsKey !== undefined ? { tls: { certFile: resolve(base, tlsCert), keyFile: resolve(base, tlsKey) } } : {}),
+    streams: specs,
+  };
 }

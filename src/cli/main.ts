@@ -90,9 +90,10 @@ async function main(argv: readonly string[]): Promise<void> {
       ...optional('backlog', command.backlog ?? config?.backlog),
       ...optional('basePath', command.basePath ?? config?.basePath),
       ...optional('cors', command.cors),
+      ...optional('tls', command.tls ?? config?.tls),
     });
   } catch (error) {
-    if (isServerPushError(error) && ['SP_ERR_DIR_NOT_FOUND', 'SP_ERR_NOT_A_DIRECTORY', 'SP_ERR_CONFIG', 'SP_ERR_UNKNOWN_TYPE', 'SP_ERR_NOT_A_FILE', 'SP_ERR_UNREADABLE'].includes(error.code)) {
+    if (isServerPushError(error) && ['SP_ERR_DIR_NOT_FOUND', 'SP_ERR_NOT_A_DIRECTORY', 'SP_ERR_CONFIG', 'SP_ERR_UNKNOWN_TYPE', 'SP_ERR_NOT_A_FILE', 'SP_ERR_UNREADABLE', 'SP_ERR_TLS'].includes(error.code)) {
       fail(EXIT_USAGE, `${error.message} (${error.code})`);
     }
     throw error;
@@ -121,6 +122,8 @@ async function main(argv: readonly string[]): Promise<void> {
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+  // A renewed certificate: read the files again (reloadTls() logs the outcome; a bad pair keeps the old one).
+  process.on('SIGHUP', () => void server.reloadTls().catch(() => {}));
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {

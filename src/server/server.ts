@@ -1,4 +1,5 @@
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Http2SecureServer } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { EventEmitter, setMaxListeners } from 'node:events';
@@ -15,6 +16,7 @@ import type { StreamSpec } from './stream-spec.ts';
 import { serveNode } from '../adapters/node-http.ts';
 import type { ServeHooks } from '../adapters/serve.ts';
 import { DEFAULT_BACKLOG, DEFAULT_CLOSE_GRACE_MS, DEFAULT_HOST, DEFAULT_PORT } from '../defaults.ts';
+import { certificateSummary, exposedWithoutProtection, loadTlsMaterial, plainTransport, secureTransport, type CertificateInfo, type TlsFiles, type TlsMaterial, type Transport } from './tls.ts';
 
 /** Options of {@link createServer}. */
 export interface ServeOptions {
@@ -56,6 +58,12 @@ export interface ServeOptions {
    * `['https://example.com']`. @default none (same origin only)
    */
   cors?: CorsOrigins;
+  /**
+   * Serve HTTPS with this certificate and key (PEM files), offering HTTP/2 by ALPN and HTTP/1.1 on
+   * the same port; `reloadTls()` reads them again. Throws `SP_ERR_TLS` for a missing, unreadable
+   * or mismatched pair. @default none (plain HTTP)
+   */
+  tls?: TlsFiles;
 }
 
 /** One part as it went out, emitted as `'part'` on the server (slideshow streams). */
@@ -71,7 +79,8 @@ export interface PartEvent {
 
 /** serverpush's HTTP server: routes, status, shutdown, and the streams it serves. */
 export class ServerPushServer extends EventEmitter {
-  readonly http: Server;
+  /** The listening server: `node:http`'s, or with `tls` a `node:http2` secure server (HTTP/2 and HTTP/1.1). */
+  readonly http: Server | Http2SecureServer;
   /**
    * What `/status` shows: `clients`, `clientsTotal`, `partsSent`, `bytesSent`, `droppedClients`,
    * `uptimeSeconds`, `streams` (`JSON.stringify(server.status)` is the `/status` document).
@@ -88,9 +97,13 @@ export class ServerPushServer extends EventEmitter {
   /** What every stream request passes through (adapters/serve.ts): shutdown, counters, logs. */
   private readonly serveHooks: ServeHooks;
   private started = false;
+  private readonly transport: Transport;
+  private readonly tlsFiles: TlsFiles | undefined;
+  /** The warning for a server reachable unprotected from other machines (logged once, at listen). */
+  private readonly exposure: string | undefined;
 
   /** Use {@link createServer}. */
-  constructor(endpoints: Map<string, Endpoint>, starters: Array<() => void>, stop: AbortController, status: ServerStatus, options: ServeOptions) {
+  constructor(endpoints: Map<string, Endpoint>, starters: Array<() => void>, stop: AbortController, status: ServerStatus, options: ServeOptions, tls?: TlsMaterial) {
     super();
     this.status = status;
     this.endpoints = endpoints;
@@ -102,14 +115,19 @@ export class ServerPushServer extends EventEmitter {
     this.basePath = normalizeBasePath(options.basePath);
     this.serveHooks = { stop: stop.signal, observer: status, totals: status, logger: this.logger };
     this.viewer = new ViewerRoutes(endpoints, options.cors === undefined ? undefined : normalizeCors(options.cors));
-    this.http = createHttpServer({ noDelay: true, requireHostHeader: true }, (req, res) => {
+    const handler = (req: IncomingMessage, res: ServerResponse) => {
       this.handle(req, res).catch((error: unknown) => {
         // Logged once, with its stack; the client learns only that it was our fault.
         this.logger.error('SP_ERR_INTERNAL', `request ${req.method} ${req.url} failed: ${(error as Error).stack ?? String(error)}`);
         if (!res.headersSent) sendError(res, 500, 'SP_ERR_INTERNAL', 'internal error');
         else res.destroy();
       });
-    });
+    };
+    // HTTPS (HTTP/2 by ALPN, HTTP/1.1 kept) or plain HTTP: the same routes either way (tls.ts).
+    this.transport = tls ? secureTransport(tls, handler) : plainTransport(handler);
+    this.tlsFiles = options.tls;
+    this.exposure = exposedWithoutProtection({ ...options, host: this.options.host });
+    this.http = this.transport.server;
     this.http.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => this.clientError(error, socket));
   }
 
@@ -127,7 +145,8 @@ export class ServerPushServer extends EventEmitter {
 
   /** Node's HTTP parser refused a request: answer it with a coded error instead of a bare 400. */
   private clientError(error: NodeJS.ErrnoException, socket: Duplex): void {
-    if (error.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
+    // A failed TLS handshake has no HTTP to answer.
+    if (error.code === 'ECONNRESET' || !socket.writable || error.code?.startsWith('ERR_SSL')) return void socket.destroy();
     const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
     const body = `${JSON.stringify({ error: 'SP_ERR_BAD_REQUEST', message: tooLarge ? 'request headers too large' : `malformed request (${error.code ?? 'parse error'})` })}\n`;
     socket.end(`HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
@@ -153,6 +172,7 @@ export class ServerPushServer extends EventEmitter {
     });
     if (!this.started) {
       this.started = true;
+      if (this.exposure) this.logger.warn('SP_ERR_UNPROTECTED', this.exposure);
       for (const start of this.starters) start();
     }
     return this.url;
@@ -162,7 +182,26 @@ export class ServerPushServer extends EventEmitter {
   get url(): URL {
     const address = this.http.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    return new URL(`http://${host}:${address.port}${this.basePath}/`);
+    return new URL(`${this.transport.secure ? 'https' : 'http'}://${host}:${address.port}${this.basePath}/`);
+  }
+
+  /**
+   * Reads the certificate and key files again (a renewed certificate) and serves them to every new
+   * connection; open connections and their viewers go on with the old one. Logs the outcome.
+   * Resolves with the new certificate, or undefined when the server does not serve TLS; throws
+   * `SP_ERR_TLS` (and keeps the old certificate) when the new files are missing or do not match.
+   */
+  async reloadTls(): Promise<CertificateInfo | undefined> {
+    if (!this.tlsFiles) return undefined;
+    try {
+      const material = await loadTlsMaterial(this.tlsFiles);
+      this.transport.setMaterial(material);
+      this.logger.info(`TLS: reloaded the certificate: ${certificateSummary(material.info)}`);
+      return material.info;
+    } catch (error) {
+      this.logger.error('SP_ERR_TLS', `TLS: kept the old certificate: ${(error as Error).message}`);
+      throw error;
+    }
   }
 
   /**
@@ -182,14 +221,14 @@ export class ServerPushServer extends EventEmitter {
   async close(graceMs = DEFAULT_CLOSE_GRACE_MS): Promise<void> {
     this.stop.abort();
     const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
-    this.http.closeIdleConnections();
+    this.transport.closeIdle();
     const deadline = performance.now() + graceMs;
-    const timer = setTimeout(() => this.http.closeAllConnections(), graceMs);
+    const timer = setTimeout(() => this.transport.closeAll(), graceMs);
     await Promise.allSettled([...this.endpoints.values()].map((endpoint) => endpoint.close()));
     // Each stream response closes once its last bytes went out; what is left after that is idle
     // or never sent a request (clients open spare connections), and needs no grace.
     while (this.status.clients > 0 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
-    this.http.closeAllConnections();
+    this.transport.closeAll();
     await closed;
     clearTimeout(timer);
   }
@@ -274,6 +313,8 @@ export class ServerPushServer extends EventEmitter {
  */
 export async function createServer(serveOptions: ServeOptions): Promise<ServerPushServer> {
   normalizeBasePath(serveOptions.basePath); // refuse a bad one before any stream is made
+  // A missing or mismatched certificate is refused before any source starts.
+  const tls = serveOptions.tls === undefined ? undefined : await loadTlsMaterial(serveOptions.tls);
   // No password of a URL reaches a log line, whoever wrote it (a command's stderr included).
   const logger = redactingLogger(serveOptions.logger ?? silentLogger);
   const options: ServeOptions = { ...serveOptions, logger };
@@ -309,7 +350,8 @@ export async function createServer(serveOptions: ServeOptions): Promise<ServerPu
     endpoints.set(name, endpoint);
     starters.push(start);
   }
-  server = new ServerPushServer(endpoints, starters, stop, status, options);
+  server = new ServerPushServer(endpoints, starters, stop, status, options, tls);
+  if (tls) logger.info(`TLS: serving HTTPS (HTTP/2 and HTTP/1.1) with ${certificateSummary(tls.info)}`);
   return server;
 }
 
