@@ -1,6 +1,7 @@
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { constants, type Http2Stream } from 'node:http2';
 import type { MultipartSink } from '../hub/viewer.ts';
 import type { LiveStream } from '../hub/live-stream.ts';
 import type { ServerPushErrorCode } from '../errors.ts';
@@ -28,6 +29,14 @@ export function sendBody(res: ServerResponse, status: number, contentType: strin
  * that one stream), and a TLS socket has no TCP handle to reset (it is closed).
  */
 function dropResponse(res: ServerResponse, reason?: 'stalled'): void {
+  // HTTP/2 (the compatibility API's response): reset this one stream with CANCEL, so that the
+  // client sees the response cut (a plain destroy() resets it with NO_ERROR, which reads as a
+  // clean end); the session and its other streams go on.
+  const h2 = (res as unknown as { stream?: Http2Stream }).stream;
+  if (h2 !== undefined && !(res instanceof ServerResponse)) {
+    if (!h2.destroyed) h2.close(constants.NGHTTP2_CANCEL);
+    return;
+  }
   const socket = res.socket;
   if (reason === 'stalled' && res instanceof ServerResponse && socket && !socket.destroyed && !(socket as TLSSocket).encrypted) {
     try {

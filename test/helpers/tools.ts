@@ -11,6 +11,7 @@ import { existsSync } from 'node:fs';
 const TOOLS = {
   ffmpeg: { check: () => runs('ffmpeg', ['-version']), apt: 'ffmpeg' },
   curl: { check: () => runs('curl', ['--version']), apt: 'curl' },
+  openssl: { check: () => runs('openssl', ['version']), apt: 'openssl' },
   ss: { check: () => process.platform === 'linux' && runs('ss', ['-V']), apt: 'iproute2' },
   setpriv: { check: () => runs('setpriv', ['--version']), apt: 'util-linux' },
   chromium: { check: () => existsSync(process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium'), apt: 'chromium' },
