@@ -10,7 +10,9 @@ import { execFile } from 'node:child_process';
 import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect as tlsConnect } from 'node:tls';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { unsentLimitOf, unsentLimitSupport } from '../src/adapters/socket-buffer.ts';
+import { DEFAULT_MAX_UNSENT_BYTES } from '../src/defaults.ts';
 import { get as httpsGet } from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import { missing, needs } from './helpers/tools.ts';
@@ -130,6 +132,25 @@ test('every endpoint answers over HTTP/2: snapshot, status, index, viewer, HEAD,
   const fps = await ask('stream?fps=abc');
   assert.equal(fps.status, 400);
   assert.match(fps.text, /"SP_ERR_BAD_REQUEST"/);
+});
+
+test('TCP_NOTSENT_LOWAT bounds TLS connections too (on the TCP socket under TLS): an HTTP/1.1 viewer\'s at its stream\'s bound, an HTTP/2 connection\'s at the default', { skip: SETUP.skip || (unsentLimitSupport().supported ? false : 'the native socket helper is not built') }, async (t) => {
+  const { url, server } = await feedingServer(t);
+  const sockets: TLSSocket[] = [];
+  server.http.on('secureConnection', (socket: TLSSocket) => sockets.push(socket));
+  const session = await h2Session(url, ca.pem);
+  t.after(() => session.destroy());
+  const h2 = await h2Get(session, '/stream');
+  await h2.reader.waitFor(2);
+  const h1 = await new Promise<IncomingMessage>((resolve, reject) => httpsGet(new URL('stream', url), { ca: ca.pem, servername: 'localhost' }, resolve).once('error', reject));
+  h1.resume();
+  await eventually(() => server.status.clients === 2, 3000, 'both viewers');
+  const [h2Socket, h1Socket] = sockets;
+  assert.equal(h2Socket!.alpnProtocol, 'h2');
+  assert.equal(h1Socket!.alpnProtocol, false, 'no ALPN offered (as by ffmpeg): HTTP/1.1');
+  assert.equal(unsentLimitOf(h2Socket!), DEFAULT_MAX_UNSENT_BYTES);
+  assert.equal(unsentLimitOf(h1Socket!), DEFAULT_MAX_UNSENT_BYTES);
+  h1.destroy();
 });
 
 test('an HTTP/1.1 request over TLS without Host gets 400 SP_ERR_BAD_REQUEST (as on the plain server)', SETUP, async (t) => {

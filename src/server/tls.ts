@@ -13,6 +13,8 @@ import { createSecureContext, type TLSSocket } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { ServerPushError } from '../errors.ts';
 import { sendError } from '../adapters/node-http.ts';
+import { limitUnsentBytes } from '../adapters/socket-buffer.ts';
+import { DEFAULT_MAX_UNSENT_BYTES } from '../defaults.ts';
 
 /** Where the certificate and its private key are (PEM files). */
 export interface TlsFiles {
@@ -143,6 +145,10 @@ export function secureTransport(material: TlsMaterial, handler: RequestHandler):
   });
   server.on('secureConnection', (socket: TLSSocket) => {
     socket.setNoDelay(true);
+    // An HTTP/2 connection carries many streams (of any stream), so the bound on what the kernel
+    // queues unsent is set once on its TCP socket, at the default; an HTTP/1.1 one gets its
+    // stream's own bound when the response starts (node-http.ts). A TLS socket's fd is its TCP one.
+    if (socket.alpnProtocol === 'h2') limitUnsentBytes(socket, DEFAULT_MAX_UNSENT_BYTES);
     sockets.add(socket);
     socket.once('close', () => {
       sockets.delete(socket);
