@@ -14,7 +14,7 @@ import { X509Certificate } from 'node:crypto';
 import { ServerPushError } from '../errors.ts';
 import { sendError } from '../adapters/node-http.ts';
 import { limitUnsentBytes } from '../adapters/socket-buffer.ts';
-import { DEFAULT_MAX_UNSENT_BYTES } from '../defaults.ts';
+import { DEFAULT_MAX_UNSENT_BYTES, HTTP2_MAX_CONCURRENT_STREAMS } from '../defaults.ts';
 
 /** Where the certificate and its private key are (PEM files). */
 export interface TlsFiles {
@@ -126,7 +126,7 @@ export function secureTransport(material: TlsMaterial, handler: RequestHandler):
   const sessions = new Set<Http2Session>();
   /** HTTP/1 requests in flight per socket: a socket without one is idle (keep-alive). */
   const busy = new Map<TLSSocket, number>();
-  const server = createSecureServer({ allowHTTP1: true, cert: material.cert, key: material.key }, (req: Http2ServerRequest | IncomingMessage, res: Http2ServerResponse | ServerResponse) => {
+  const server = createSecureServer({ allowHTTP1: true, cert: material.cert, key: material.key, settings: { maxConcurrentStreams: HTTP2_MAX_CONCURRENT_STREAMS } }, (req: Http2ServerRequest | IncomingMessage, res: Http2ServerResponse | ServerResponse) => {
     if ('stream' in req) {
       // The compatibility API's request and response have every member the routes use (url,
       // method, headers, rawHeaders, writeHead, write, end, 'drain', 'close', destroy).
