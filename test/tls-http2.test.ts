@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { unsentLimitOf, unsentLimitSupport } from '../src/adapters/socket-buffer.ts';
-import { DEFAULT_MAX_UNSENT_BYTES } from '../src/defaults.ts';
+import { DEFAULT_MAX_UNSENT_BYTES, HTTP2_MAX_CONCURRENT_STREAMS } from '../src/defaults.ts';
 import { get as httpsGet } from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import { missing, needs } from './helpers/tools.ts';
@@ -343,10 +343,11 @@ test('one SP_ERR_UNPROTECTED warning for a host other than loopback without TLS;
   assert.equal(exposedWithoutProtection({ host: '::', tls: {} }), undefined);
 });
 
-test('after many HTTP/2 streams on one session, the session is not leaking viewers: all counted, all ended', SETUP, async (t) => {
+test('many HTTP/2 streams on one session: all counted, all ended when closed; the server allows 100 at once', SETUP, async (t) => {
   const { url, server } = await feedingServer(t);
   const session = await h2Session(url, ca.pem);
   t.after(() => session.destroy());
+  assert.equal(session.remoteSettings.maxConcurrentStreams, HTTP2_MAX_CONCURRENT_STREAMS);
   const streams = await Promise.all(Array.from({ length: 20 }, () => h2Get(session, '/stream')));
   await Promise.all(streams.map((s) => s.reader.waitFor(2)));
   assert.equal(server.status.clients, 20);
