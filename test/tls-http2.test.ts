@@ -23,6 +23,12 @@ import { makeCa, makeServerCert, peerCertificate, type TestCa, type TestCert } f
 import { h2Get, h2Session } from './helpers/h2.ts';
 import { runCli, startCli } from './helpers/cli.ts';
 import { createServer } from '../src/server/server.ts';
+import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import { createServer as createHttpsServer, Server as HttpsServer } from 'node:https';
+import { createSecureServer } from 'node:http2';
+import { LiveStream } from '../src/hub/live-stream.ts';
+import { liveHandler } from '../src/adapters/node-http.ts';
 import { exposedWithoutProtection, isLoopback } from '../src/server/tls.ts';
 import { isServerPushError } from '../src/errors.ts';
 
@@ -151,6 +157,33 @@ test('TCP_NOTSENT_LOWAT bounds TLS connections too (on the TCP socket under TLS)
   assert.equal(unsentLimitOf(h2Socket!), DEFAULT_MAX_UNSENT_BYTES);
   assert.equal(unsentLimitOf(h1Socket!), DEFAULT_MAX_UNSENT_BYTES);
   h1.destroy();
+});
+
+test('liveHandler on a user\'s own https server and http2 secure server: curl reads whole parts over HTTP/1.1 and HTTP/2 (no plaintext on the TLS socket)', { skip: SETUP.skip || missing('curl') }, async (t) => {
+  const stream = new LiveStream({ name: 'cam' });
+  let i = 0;
+  stream.push({ contentType: 'image/jpeg', body: frames[i++]! });
+  const timer = setInterval(() => stream.push({ contentType: 'image/jpeg', body: frames[i++ % frames.length]! }), 40);
+  t.after(() => clearInterval(timer));
+  const material = { cert: readFileSync(certA.certFile), key: readFileSync(certA.keyFile) };
+  const servers = [createHttpsServer(material, liveHandler(stream)), createSecureServer({ ...material, allowHTTP1: true }, liveHandler(stream))];
+  for (const server of servers) {
+    const sockets: Socket[] = [];
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.after(() => new Promise<void>((resolve) => { server.close(() => resolve()); for (const s of sockets) s.destroy(); }));
+    server.on('secureConnection', (socket: Socket) => sockets.push(socket));
+    const port = (server.address() as { port: number }).port;
+    for (const flag of server instanceof HttpsServer ? ['--http1.1'] : ['--http1.1', '--http2']) {
+      const out = await curl(['--cacert', ca.certFile, flag, '--max-time', '1', '-D', '-', `https://localhost:${port}/`]);
+      assert.equal(out.code, 28, `${flag}: ${out.stderr}`);
+      const boundary = /content-type: multipart\/x-mixed-replace; boundary=(\S+)/i.exec(out.stdout)?.[1];
+      assert.ok(boundary, out.stdout.slice(0, 500));
+      const body = Buffer.from(out.stdout.slice(out.stdout.indexOf('\r\n\r\n') + 4), 'latin1');
+      const reader = new StrictMultipartReader(boundary);
+      reader.push(body.subarray(0, body.lastIndexOf(`\r\n--${boundary}\r\n`) + boundary.length + 6));
+      assert.ok(reader.parts.length >= 3, `${flag}: ${reader.parts.length} parts`);
+    }
+  }
 });
 
 test('an HTTP/1.1 request over TLS without Host gets 400 SP_ERR_BAD_REQUEST (as on the plain server)', SETUP, async (t) => {
