@@ -12,12 +12,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { unsentLimitOf, unsentLimitSupport } from '../src/adapters/socket-buffer.ts';
-import { DEFAULT_MAX_UNSENT_BYTES, HTTP2_MAX_CONCURRENT_STREAMS } from '../src/defaults.ts';
+import { DEFAULT_MAX_UNSENT_BYTES, HTTP2_MAX_CONCURRENT_STREAMS, IDLE_CONNECTION_TIMEOUT_MS } from '../src/defaults.ts';
 import { get as httpsGet } from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import { missing, needs } from './helpers/tools.ts';
 import { makeJpegFrames } from './helpers/frames.ts';
-import { startServer, eventually, sleep, recordingLogger, boundaryOf } from './helpers/server.ts';
+import { startServer, eventually, sleep, recordingLogger, boundaryOf, EXAMPLES } from './helpers/server.ts';
 import { StrictMultipartReader } from './helpers/multipart-reader.ts';
 import { makeCa, makeServerCert, peerCertificate, type TestCa, type TestCert } from './helpers/tls.ts';
 import { h2Get, h2Session } from './helpers/h2.ts';
@@ -356,6 +356,32 @@ test('close() ends HTTP/2 viewers cleanly (END_STREAM, then GOAWAY), HTTP/1.1 vi
   await goaway;
   await sessionClosed;
   await idleClosed;
+});
+
+test('idle TLS connections are closed after 5 s (an HTTP/1.1 keep-alive one, an HTTP/2 session with no stream: GOAWAY); a quiet stream keeps its session open', SETUP, async (t) => {
+  const { server, url } = await startServer({ dir: EXAMPLES, intervalMs: 20_000, tls: tlsOf(certA) });
+  t.after(() => server.close());
+  const startedAt = Date.now();
+  const closedAt: Record<string, number> = {};
+  // HTTP/1.1: one request, then the connection sits idle.
+  const h1 = tlsConnect({ host: '127.0.0.1', port: Number(url.port), ca: ca.pem, servername: 'localhost', ALPNProtocols: ['http/1.1'] }, () => h1.write('GET /status HTTP/1.1\r\nHost: localhost\r\n\r\n'));
+  h1.resume().once('close', () => { closedAt['h1'] = Date.now() - startedAt; });
+  const idle = await h2Session(url, ca.pem);
+  const request = idle.request({ ':path': '/status' });
+  request.resume();
+  let goaway = false;
+  idle.once('goaway', () => { goaway = true; }).once('close', () => { closedAt['h2'] = Date.now() - startedAt; });
+  // A slideshow of 20 s per document: after the first one, nothing for longer than the idle time.
+  const busy = await h2Session(url, ca.pem);
+  t.after(() => { busy.destroy(); idle.destroy(); h1.destroy(); });
+  const quiet = await h2Get(busy, '/stream');
+  await quiet.reader.waitFor(1);
+  await eventually(() => closedAt['h1'] !== undefined && closedAt['h2'] !== undefined, 12_000, 'both idle connections closed');
+  assert.ok(goaway, 'the idle HTTP/2 session was sent GOAWAY');
+  for (const [which, at] of Object.entries(closedAt)) assert.ok(at >= IDLE_CONNECTION_TIMEOUT_MS - 500 && at < IDLE_CONNECTION_TIMEOUT_MS + 5000, `${which} closed after ${at} ms`);
+  assert.ok(!busy.closed && !busy.destroyed, 'the session of the quiet stream stays');
+  assert.equal(server.status.clients, 1);
+  assert.equal(quiet.stream.closed, false);
 });
 
 test('one SP_ERR_UNPROTECTED warning for a host other than loopback without TLS; none with TLS or on loopback', SETUP, async () => {

@@ -7,14 +7,14 @@
  */
 import { readFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2';
+import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type Http2Session, type ServerHttp2Stream } from 'node:http2';
 import { isIP } from 'node:net';
 import { createSecureContext, type TLSSocket } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { ServerPushError } from '../errors.ts';
 import { sendError } from '../adapters/node-http.ts';
 import { limitUnsentBytes } from '../adapters/socket-buffer.ts';
-import { DEFAULT_MAX_UNSENT_BYTES, HTTP2_MAX_CONCURRENT_STREAMS } from '../defaults.ts';
+import { DEFAULT_MAX_UNSENT_BYTES, HTTP2_MAX_CONCURRENT_STREAMS, IDLE_CONNECTION_TIMEOUT_MS } from '../defaults.ts';
 
 /** Where the certificate and its private key are (PEM files). */
 export interface TlsFiles {
@@ -155,9 +155,28 @@ export function secureTransport(material: TlsMaterial, handler: RequestHandler):
       busy.delete(socket);
     });
   });
+  // Idle connections: Node's HTTP/1 fallback closes a keep-alive connection after
+  // keepAliveTimeout once it is set (http.Server sets it, Http2SecureServer does not); an HTTP/2
+  // session is closed (GOAWAY) once it has had no open stream for as long.
+  (server as unknown as { keepAliveTimeout: number }).keepAliveTimeout = IDLE_CONNECTION_TIMEOUT_MS;
   server.on('session', (session: Http2Session) => {
     sessions.add(session);
-    session.once('close', () => sessions.delete(session));
+    let open = 0;
+    let idle: NodeJS.Timeout | undefined;
+    const armIdle = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => { if (open === 0 && !session.closed) session.close(); }, IDLE_CONNECTION_TIMEOUT_MS).unref();
+    };
+    session.on('stream', (stream: ServerHttp2Stream) => {
+      open++;
+      clearTimeout(idle);
+      stream.once('close', () => { if (--open === 0) armIdle(); });
+    });
+    armIdle();
+    session.once('close', () => {
+      clearTimeout(idle);
+      sessions.delete(session);
+    });
     // A session error (a peer's protocol error, a reset) concerns that session only.
     session.on('error', () => {});
   });
