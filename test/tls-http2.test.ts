@@ -186,7 +186,7 @@ test('liveHandler on a user\'s own https server and http2 secure server: curl re
   }
 });
 
-test('an HTTP/1.1 request over TLS without Host gets 400 SP_ERR_BAD_REQUEST (as on the plain server)', SETUP, async (t) => {
+test('HTTP/1.1 over TLS: a request without Host, and one Node cannot parse, get a coded 400 SP_ERR_BAD_REQUEST (as on the plain server)', SETUP, async (t) => {
   const { url } = await feedingServer(t);
   const answer = await new Promise<string>((resolve, reject) => {
     const socket = tlsConnect({ host: '127.0.0.1', port: Number(url.port), ca: ca.pem, servername: 'localhost', ALPNProtocols: ['http/1.1'] }, () => socket.end('GET /status HTTP/1.1\r\nConnection: close\r\n\r\n'));
@@ -195,6 +195,14 @@ test('an HTTP/1.1 request over TLS without Host gets 400 SP_ERR_BAD_REQUEST (as 
   });
   assert.match(answer, /^HTTP\/1\.1 400 /);
   assert.match(answer, /"SP_ERR_BAD_REQUEST"/);
+  // A request Node's HTTP/1 parser refuses: the coded 400 goes out through TLS too.
+  const malformed = await new Promise<string>((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port: Number(url.port), ca: ca.pem, servername: 'localhost', ALPNProtocols: ['http/1.1'] }, () => socket.write('GET / HTTP/1.1\r\nHost: localhost\r\nBad Header\r\n\r\n'));
+    let text = '';
+    socket.setEncoding('latin1').on('data', (chunk: string) => { text += chunk; }).once('end', () => resolve(text)).once('error', reject);
+  });
+  assert.match(malformed, /^HTTP\/1\.1 400 /);
+  assert.match(malformed, /"SP_ERR_BAD_REQUEST".*malformed request/);
 });
 
 test('ffmpeg reads https://127.0.0.1:PORT/stream, verifying the certificate against the CA, and decodes the frames', { skip: SETUP.skip }, async (t) => {
