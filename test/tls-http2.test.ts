@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
@@ -138,6 +138,20 @@ test('every endpoint answers over HTTP/2: snapshot, status, index, viewer, HEAD,
   const fps = await ask('stream?fps=abc');
   assert.equal(fps.status, 400);
   assert.match(fps.text, /"SP_ERR_BAD_REQUEST"/);
+});
+
+test('a slideshow over HTTP/2: every document in order, then the closing delimiter and END_STREAM (no chunked coding, no close)', SETUP, async (t) => {
+  const { server, url } = await startServer({ dir: EXAMPLES, intervalMs: 50, tls: tlsOf(certA) });
+  t.after(() => server.close());
+  const session = await h2Session(url, ca.pem);
+  t.after(() => session.destroy());
+  const show = await h2Get(session, '/stream');
+  await show.ended; // rejects on a reset or on bytes after the closing delimiter
+  const documents = (await readdir(EXAMPLES)).filter((name) => /\.(html|txt|jpe?g|gif|png)$/.test(name));
+  assert.equal(show.reader.parts.length, documents.length, 'every document of the folder');
+  assert.equal(show.headers[':status'], 200);
+  for (const forbidden of ['connection', 'transfer-encoding', 'keep-alive']) assert.equal(show.headers[forbidden], undefined, forbidden);
+  await eventually(() => server.status.clients === 0, 2000, 'the client counted as gone');
 });
 
 test('TCP_NOTSENT_LOWAT bounds TLS connections too (on the TCP socket under TLS): an HTTP/1.1 viewer\'s at its stream\'s bound, an HTTP/2 connection\'s at the default', { skip: SETUP.skip || (unsentLimitSupport().supported ? false : 'the native socket helper is not built') }, async (t) => {
