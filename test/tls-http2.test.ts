@@ -406,6 +406,32 @@ test('idle TLS connections are closed after 5 s (an HTTP/1.1 keep-alive one, an 
   assert.equal(quiet.stream.closed, false);
 });
 
+test('close() cuts an HTTP/2 session whose stream cannot finish (a stalled viewer) once the grace is over', SETUP, async (t) => {
+  const big = frames.map((frame) => Buffer.concat([frame.subarray(0, frame.length - 2), Buffer.alloc(60_000 - frame.length), frame.subarray(frame.length - 2)]));
+  const { server, url } = await feedingServer(t, { stallTimeoutMs: 60_000, frame: (i) => big[i % big.length]! });
+  const session = await h2Session(url, ca.pem);
+  t.after(() => session.destroy());
+  const closed = new Promise<void>((resolve) => session.once('close', () => resolve()));
+  await h2Get(session, '/stream', { read: false });
+  await eventually(() => server.status.clients === 1, 2000, 'the viewer counted');
+  await sleep(300); // its window fills
+  const startedAt = Date.now();
+  await server.close(1000);
+  const took = Date.now() - startedAt;
+  assert.ok(took >= 900 && took < 4000, `close(1000) took ${took} ms: the grace, then the cut`);
+  await closed;
+});
+
+test('the CLI prints the exposure warning once, at start, for --host 0.0.0.0 without TLS', SETUP, async (t) => {
+  const plain = await startCli(['--stdin', '--host', '0.0.0.0', '--port', '0']);
+  t.after(() => plain.stop());
+  // Logged while listening, before the stream line startCli waits for.
+  assert.equal(plain.stderr().match(/warn SP_ERR_UNPROTECTED /g)?.length, 1, plain.stderr());
+  const secure = await startCli(['--stdin', '--host', '0.0.0.0', '--port', '0', '--tls-cert', certA.certFile, '--tls-key', certA.keyFile]);
+  t.after(() => secure.stop());
+  assert.doesNotMatch(secure.stderr(), /SP_ERR_UNPROTECTED/);
+});
+
 test('one SP_ERR_UNPROTECTED warning for a host other than loopback without TLS; none with TLS or on loopback', SETUP, async () => {
   for (const [host, tls, warnings] of [['0.0.0.0', false, 1], ['0.0.0.0', true, 0], ['127.0.0.1', false, 0], ['::1', false, 0]] as const) {
     const logger = recordingLogger();
