@@ -145,9 +145,10 @@ export function secureTransport(material: TlsMaterial, handler: RequestHandler):
   });
   server.on('secureConnection', (socket: TLSSocket) => {
     socket.setNoDelay(true);
-    // An HTTP/2 connection carries many streams (of any stream), so the bound on what the kernel
-    // queues unsent is set once on its TCP socket, at the default; an HTTP/1.1 one gets its
-    // stream's own bound when the response starts (node-http.ts). A TLS socket's fd is its TCP one.
+    // An HTTP/2 connection carries many responses (of any of the server's streams), so the bound
+    // on what the kernel queues unsent is set once on its TCP socket, at the default; an HTTP/1.1
+    // one gets its stream's own bound when the response starts (node-http.ts). A TLS socket's
+    // file descriptor is its TCP connection's.
     if (socket.alpnProtocol === 'h2') limitUnsentBytes(socket, DEFAULT_MAX_UNSENT_BYTES);
     sockets.add(socket);
     socket.once('close', () => {
