@@ -58,6 +58,17 @@ export const DEFAULT_SETTLE_MS = 50;
 export const DEFAULT_WATCH_MAX_WAIT_MS = 1000;
 /** `server.close()`: connections still open after this long are cut. */
 export const DEFAULT_CLOSE_GRACE_MS = 2000;
+/**
+ * HTTPS/HTTP/2: streams one HTTP/2 connection may have open at once (each is a viewer or a
+ * request); the 101st waits. RFC 9113 recommends no fewer than 100; Node's own default is no limit.
+ */
+export const HTTP2_MAX_CONCURRENT_STREAMS = 100;
+/**
+ * HTTPS: a connection with no request in flight (an HTTP/1.1 keep-alive connection between
+ * requests, an HTTP/2 connection with no open stream) is closed after this long, as Node's plain
+ * HTTP server does with its `keepAliveTimeout`. A stream in progress, however quiet, keeps it.
+ */
+export const IDLE_CONNECTION_TIMEOUT_MS = 5000;
 /** `serverpush get`: fail when the response or the next part takes longer. */
 export const DEFAULT_GET_TIMEOUT_MS = 30_000;
 

@@ -48,9 +48,10 @@ export type ServerPushErrorCode =
   | 'SP_ERR_TOKEN_EXPIRED'
   | 'SP_ERR_TOO_MANY_FAILURES'
   | 'SP_ERR_AUTH_BUSY'
-
   | 'SP_ERR_SOURCE_STALLED'
-  | 'SP_ERR_STALE_FRAME';
+  | 'SP_ERR_STALE_FRAME'
+  | 'SP_ERR_TLS'
+  | 'SP_ERR_UNPROTECTED';
 
 /** Base class of every error serverpush throws. */
 export class ServerPushError extends Error {

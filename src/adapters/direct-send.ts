@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { fdOf, load } from './socket-buffer.ts';
 
 /**
@@ -14,13 +15,15 @@ import { fdOf, load } from './socket-buffer.ts';
  * when the rest is under the socket's high-water mark (the next write then finds bytes queued and
  * goes through `socket.write()`, which waits behind them).
  * Returns undefined, having written nothing, when a direct send is not possible or not safe:
- * no helper, bytes already queued, a corked, connecting or closed socket, one with an idle
+ * a TLS socket (its file descriptor carries the encrypted bytes), no helper, bytes already queued, a corked, connecting or closed socket, one with an idle
  * timeout (which only `socket.write()` refreshes), or a send error such as a reset (the caller's
  * `socket.write()` then meets the error the Node way). Bytes sent directly are not counted in
  * `socket.bytesWritten`.
  */
 export function sendDirect(socket: Socket, bytes: Uint8Array): boolean | undefined {
   const native = load();
+  // A TLS socket's fd is its TCP connection's: bytes sent there would bypass the encryption.
+  if ((socket as TLSSocket).encrypted) return undefined;
   if (!native || socket.writableLength !== 0 || socket.writableCorked !== 0 || socket.connecting || socket.destroyed || !socket.writable) return undefined;
   if ((socket as Socket & { timeout?: number }).timeout) return undefined;
   const fd = fdOf(socket);

@@ -1,6 +1,7 @@
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { constants, type Http2ServerRequest, type Http2ServerResponse, type Http2Stream } from 'node:http2';
 import type { MultipartSink } from '../hub/viewer.ts';
 import type { LiveStream } from '../hub/live-stream.ts';
 import type { ServerPushErrorCode } from '../errors.ts';
@@ -29,6 +30,14 @@ export function sendBody(res: ServerResponse, status: number, contentType: strin
  * that one stream), and a TLS socket has no TCP handle to reset (it is closed).
  */
 function dropResponse(res: ServerResponse, reason?: 'stalled'): void {
+  // HTTP/2 (the compatibility API's response): reset this one stream with CANCEL, so that the
+  // client sees the response cut (a plain destroy() resets it with NO_ERROR, which reads as a
+  // clean end); the session and its other streams go on.
+  const h2 = (res as unknown as { stream?: Http2Stream }).stream;
+  if (h2 !== undefined && !(res instanceof ServerResponse)) {
+    if (!h2.destroyed) h2.close(constants.NGHTTP2_CANCEL);
+    return;
+  }
   const socket = res.socket;
   if (reason === 'stalled' && res instanceof ServerResponse && socket && !socket.destroyed && !(socket as TLSSocket).encrypted) {
     try {
@@ -166,9 +175,13 @@ export async function serveNode(stream: Servable, req: IncomingMessage, res: Ser
  * `http.createServer(liveHandler(stream))` or `app.get('/cam', liveHandler(stream))`. Takes
  * `?fps=N`, `?eager=0|1`, `?raw=1` and HEAD, like serverpush's own server.
  */
-export function liveHandler(stream: LiveStream, options: LiveViewerOptions & Omit<ServeHooks, 'stop'> = {}): (req: IncomingMessage, res: ServerResponse) => void {
+export function liveHandler(stream: LiveStream, options: LiveViewerOptions & Omit<ServeHooks, 'stop'> = {}): (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => void {
   const servable = liveServable(stream, options);
-  return (req, res) => {
+  // The HTTP/2 compatibility API's request and response have every member used here and by
+  // NodeMultipartResponse (decision 0017).
+  return (anyReq, anyRes) => {
+    const req = anyReq as IncomingMessage;
+    const res = anyRes as ServerResponse;
     const q = req.url?.indexOf('?') ?? -1;
     const query = new URLSearchParams(q === -1 ? '' : req.url!.slice(q + 1));
     serveNode(servable, req, res, query, options).catch((error: unknown) => {

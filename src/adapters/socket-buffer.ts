@@ -47,7 +47,10 @@ export function unsentLimitSupport(): { supported: true } | { supported: false; 
   return load() ? { supported: true } : { supported: false, reason: unavailable };
 }
 
-/** The file descriptor of a plain TCP socket (not TLS, not a stream of an HTTP/2 session). */
+/**
+ * The file descriptor of a TCP socket; for a TLS socket, that of the TCP connection beneath it
+ * (so never write to it directly: direct-send.ts refuses TLS). An HTTP/2 response has none of its own.
+ */
 export function fdOf(socket: Socket): number | undefined {
   const fd = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
   return typeof fd === 'number' && fd >= 0 ? fd : undefined;
@@ -58,8 +61,9 @@ export function fdOf(socket: Socket): number | undefined {
  * are queued and not yet sent, so a peer that stops reading holds at most about `bytes` (plus one
  * segment being queued) of the server's kernel memory, and a write to it is refused (its viewer is
  * busy) from then on. Bytes in flight to a peer that reads are not limited, so a healthy viewer's
- * throughput is not. Returns false, changing nothing, when `bytes` is 0, the socket has no file
- * descriptor of its own (TLS, HTTP/2) or the helper is missing (see unsentLimitSupport()).
+ * throughput is not. On a TLS socket it bounds the TCP connection beneath (tls.ts sets it once on
+ * an HTTP/2 connection, which carries many streams). Returns false, changing nothing, when `bytes`
+ * is 0, the socket has no file descriptor or the helper is missing (see unsentLimitSupport()).
  */
 export function limitUnsentBytes(socket: Socket | null | undefined, bytes: number): boolean {
   if (!socket || !(bytes > 0) || socket.destroyed) return false;

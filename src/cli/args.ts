@@ -74,6 +74,9 @@ Options:
   --deny CIDR           these client addresses may not (repeat for more)
   --trust-proxy ADDR    take the client's address from X-Forwarded-For/Forwarded when the
                         connection comes from ADDR (a proxy; CIDR too; repeat for more)
+  --tls-cert FILE       serve HTTPS (HTTP/2 and HTTP/1.1 on the port) with this PEM certificate
+                        chain; needs --tls-key; SIGHUP reads both files again
+  --tls-key FILE        the certificate's private key (PEM)
   --cors ORIGIN         let pages of ORIGIN (e.g. https://example.com; * for any) read the
                         streams and embed the viewer; repeat for more origins
   --quiet               log warnings and errors only (same as --log-level warn)
@@ -113,6 +116,8 @@ export interface ServeArgs {
   cors: CorsOrigins | undefined;
   /** --htpasswd, --tokens-file, --link-secret-file, --allow, --deny, --trust-proxy (over the config file's). */
   access: AccessOptions;
+  /** --tls-cert and --tls-key: serve HTTPS with these PEM files (both or neither). */
+  tls: { certFile: string; keyFile: string } | undefined;
   quiet: boolean;
   /** Logs, limits, readiness, config reload (ops-args.ts). */
   ops: OpsArgs;
@@ -177,6 +182,8 @@ const SERVE_OPTIONS: Record<string, OptionSpec> = {
   allow: { type: 'string', multiple: true, value: 'CIDR' },
   deny: { type: 'string', multiple: true, value: 'CIDR' },
   'trust-proxy': { type: 'string', multiple: true, value: 'ADDR' },
+  'tls-cert': { type: 'string', value: 'FILE' },
+  'tls-key': { type: 'string', value: 'FILE' },
   quiet: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
@@ -184,10 +191,10 @@ const SERVE_OPTIONS: Record<string, OptionSpec> = {
 };
 
 /** Options that take a path, a command, a URL or a name: an empty value is a mistake. */
-const NOT_EMPTY = ['host', 'watch', 'exec', 'relay', 'config', 'relay-user', 'relay-password-file', 'htpasswd', 'tokens-file', 'link-secret-file', 'relay-boundary', 'poll'] as const;
+const NOT_EMPTY = ['host', 'watch', 'exec', 'relay', 'config', 'relay-user', 'relay-password-file', 'htpasswd', 'tokens-file', 'link-secret-file', 'relay-boundary', 'poll', 'tls-cert', 'tls-key'] as const;
 
 /** Options of the server as a whole: they apply whatever the source (also with --config). */
-const SERVER_OPTIONS = new Set(['port', 'host', 'backlog', 'base-path', 'cors', 'quiet', 'config', 'help', 'version', 'htpasswd', 'tokens-file', 'link-secret-file', 'allow', 'deny', 'trust-proxy', ...Object.keys(OPS_OPTIONS)]);
+const SERVER_OPTIONS = new Set(['port', 'host', 'backlog', 'base-path', 'cors', 'quiet', 'config', 'help', 'version', 'htpasswd', 'tokens-file', 'link-secret-file', 'allow', 'deny', 'trust-proxy', 'tls-cert', 'tls-key', ...Object.keys(OPS_OPTIONS)]);
 
 /** Which source the options choose, in words, and the options that apply to it besides the server's. */
 function applicable(values: OptionValues, hasDir: boolean): { source: string; options: string[] } {
@@ -210,6 +217,7 @@ export function parseCommand(argv: readonly string[], defaultDir: string): Comma
     exec?: string; relay?: string; config?: string; 'relay-boundary'?: string; poll?: string; 'source-stall'?: string; 'snapshot-max-age'?: string; 'on-demand'?: boolean; 'exec-idle'?: string; 'exit-on-eof'?: boolean; format?: string; 'relay-idle'?: string; 'relay-user'?: string; 'relay-password-file'?: string;
     'drop-duplicates'?: boolean; 'serve-last'?: boolean; 'max-part-bytes'?: string; 'stall-timeout'?: string; 'max-unsent-bytes'?: string; cors?: string[]; quiet?: boolean; help?: boolean; version?: boolean;
     htpasswd?: string; 'tokens-file'?: string; 'link-secret-file'?: string; allow?: string[]; deny?: string[]; 'trust-proxy'?: string[];
+    'tls-cert'?: string; 'tls-key'?: string;
   };
   if (values.help) return { command: 'help' };
   if (values.version) return { command: 'version' };
@@ -227,6 +235,7 @@ export function parseCommand(argv: readonly string[], defaultDir: string): Comma
     const list = refused.map((name) => `--${name}`).join(', ');
     invalid(`${list} ${refused.length === 1 ? 'does' : 'do'} not apply to ${source}`);
   }
+  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) invalid(values['tls-cert'] === undefined ? '--tls-key needs --tls-cert (the certificate it belongs to)' : '--tls-cert needs --tls-key (the certificate\'s private key)');
   if (values.format !== undefined && !['auto', 'mjpeg', 'multipart'].includes(values.format)) invalid(`--format must be auto, mjpeg or multipart, got ${JSON.stringify(values.format)}`);
 
   const intervalMs = number('interval', values.interval, DEFAULT_INTERVAL_MS / 1000, (n) => n > 0 && n <= 86_400, 'a number of seconds above 0 and at most 86400 (fractions allowed)') * 1000;
@@ -291,6 +300,7 @@ export function parseCommand(argv: readonly string[], defaultDir: string): Comma
       ...(values.deny !== undefined ? { deny: values.deny } : {}),
       ...(values['trust-proxy'] !== undefined ? { trustProxy: values['trust-proxy'] } : {}),
     },
+    tls: values['tls-cert'] === undefined || values['tls-key'] === undefined ? undefined : { certFile: values['tls-cert'], keyFile: values['tls-key'] },
     quiet: values.quiet ?? false,
     ops: parseOpsArgs(raw),
   };

@@ -21,6 +21,8 @@ export interface ConfigFile {
   host?: string;
   backlog?: number;
   basePath?: string;
+  /** `tlsCert` and `tlsKey` (both or neither), paths relative to the file: serve HTTPS. */
+  tls?: { certFile: string; keyFile: string };
   streams: Record<string, StreamSpec>;
   /** Limits (`maxViewers`, `maxSession`, … see ops-args.ts) and `startGrace`. */
   ops?: OpsConfig;
@@ -158,7 +160,7 @@ export async function loadConfig(file: string): Promise<ConfigFile> {
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(file, 'must hold a JSON object');
   const r = raw as Raw;
-  for (const key of Object.keys(r)) if (!['port', 'host', 'backlog', 'basePath', 'streams', ...OPS_CONFIG_KEYS, ...ACCESS_KEYS].includes(key)) fail(file, `unknown key ${JSON.stringify(key)}`);
+  for (const key of Object.keys(r)) if (!['port', 'host', 'backlog', 'basePath', 'streams', 'tlsCert', 'tlsKey', ...OPS_CONFIG_KEYS, ...ACCESS_KEYS].includes(key)) fail(file, `unknown key ${JSON.stringify(key)}`);
   const port = r['port'];
   if (port !== undefined && (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535)) fail(file, 'port must be an integer from 0 to 65535');
   const host = text(r, 'host', file, false);
@@ -168,6 +170,9 @@ export async function loadConfig(file: string): Promise<ConfigFile> {
   const streams = r['streams'];
   if (typeof streams !== 'object' || streams === null || Array.isArray(streams) || Object.keys(streams).length === 0) fail(file, 'streams must be an object with at least one stream');
   const base = dirname(resolve(file));
+  const tlsCert = text(r, 'tlsCert', file, false);
+  const tlsKey = text(r, 'tlsKey', file, false);
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) fail(file, 'give tlsCert and tlsKey together (the certificate and its private key)');
   const specs: Record<string, StreamSpec> = {};
   const streamAccess: Record<string, StreamAccess> = {};
   for (const [name, spec] of Object.entries(streams)) {
@@ -177,5 +182,10 @@ export async function loadConfig(file: string): Promise<ConfigFile> {
   }
   let access = accessFromConfig(r, file, base);
   if (Object.keys(streamAccess).length > 0) access = { ...access, streams: streamAccess };
-  return { ...defined({ port: port as number | undefined, host, backlog: backlog as number | undefined, basePath, access }), streams: specs, ops: opsFromConfig(r, file) };
+  return {
+    ...defined({ port: port as number | undefined, host, backlog: backlog as number | undefined, basePath, access }),
+    ...(tlsCert !== undefined && tlsKey !== undefined ? { tls: { certFile: resolve(base, tlsCert), keyFile: resolve(base, tlsKey) } } : {}),
+    streams: specs,
+    ops: opsFromConfig(r, file),
+  };
 }

@@ -112,9 +112,10 @@ async function main(argv: readonly string[]): Promise<void> {
       ...optional('sourceStartGraceMs', command.ops.sourceStartGraceMs ?? config?.ops?.sourceStartGraceMs),
       // The access flags replace the config file's keys of the same name; its other access keys stay.
       ...optional('access', config?.access || Object.keys(command.access).length > 0 ? { ...config?.access, ...command.access } : undefined),
+      ...optional('tls', command.tls ?? config?.tls),
     });
   } catch (error) {
-    if (isServerPushError(error) && ['SP_ERR_DIR_NOT_FOUND', 'SP_ERR_NOT_A_DIRECTORY', 'SP_ERR_CONFIG', 'SP_ERR_UNKNOWN_TYPE', 'SP_ERR_NOT_A_FILE', 'SP_ERR_UNREADABLE'].includes(error.code)) {
+    if (isServerPushError(error) && ['SP_ERR_DIR_NOT_FOUND', 'SP_ERR_NOT_A_DIRECTORY', 'SP_ERR_CONFIG', 'SP_ERR_UNKNOWN_TYPE', 'SP_ERR_NOT_A_FILE', 'SP_ERR_UNREADABLE', 'SP_ERR_TLS'].includes(error.code)) {
       die(EXIT_USAGE, error);
     }
     throw error;
@@ -146,8 +147,11 @@ async function main(argv: readonly string[]): Promise<void> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   const reloader = new ConfigReloader({ server, file: command.config, initial: config, flagLimits: command.ops.limits, flagAccess: command.access, logger });
   if (command.ops.watchConfig) reloader.watch();
+  // SIGHUP: the config file read again (streams, limits, access), and a renewed certificate
+  // (reloadTls() logs the outcome; a bad pair keeps the old one).
   process.on('SIGHUP', () => {
     void reloader.reload('SIGHUP');
+    if (command.tls ?? config?.tls) void server.reloadTls().catch(() => {});
   });
   const streams = config?.streams ?? command.streams;
   if (Object.values(streams).some((spec) => spec.type === 'stdin' && spec.exitOnEof)) {

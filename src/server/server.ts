@@ -1,4 +1,5 @@
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Http2SecureServer } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { EventEmitter, setMaxListeners } from 'node:events';
@@ -23,6 +24,7 @@ import { createAccessPolicy, type AccessOptions, type AccessPolicy } from './acc
 import { AccessGuard, isRefusal, resourceOf, type Admitted } from './access/guard.ts';
 import { redactRequestUrl } from '../redact.ts';
 import { isValidHost } from './host-header.ts';
+import { certificateSummary, exposedWithoutProtection, loadTlsMaterial, plainTransport, secureTransport, type CertificateInfo, type TlsFiles, type TlsMaterial, type Transport } from './tls.ts';
 
 /** Options of {@link createServer}. */
 export interface ServeOptions {
@@ -73,6 +75,12 @@ export interface ServeOptions {
    * proxies (docs/security.md). @default everything public
    */
   access?: AccessOptions;
+  /**
+   * Serve HTTPS with this certificate and key (PEM files), offering HTTP/2 by ALPN and HTTP/1.1 on
+   * the same port; `reloadTls()` reads them again. Throws `SP_ERR_TLS` for a missing, unreadable
+   * or mismatched pair. @default none (plain HTTP)
+   */
+  tls?: TlsFiles;
 }
 
 /** One part as it went out, emitted as `'part'` on the server (slideshow streams). */
@@ -88,7 +96,8 @@ export interface PartEvent {
 
 /** serverpush's HTTP server: routes, status, shutdown, and the streams it serves. */
 export class ServerPushServer extends EventEmitter {
-  readonly http: Server;
+  /** The listening server: `node:http`'s, or with `tls` a `node:http2` secure server (HTTP/2 and HTTP/1.1). */
+  readonly http: Server | Http2SecureServer;
   /**
    * What `/status` shows: `clients`, `clientsTotal`, `partsSent`, `bytesSent`, `droppedClients`,
    * `uptimeSeconds`, `streams` (`JSON.stringify(server.status)` is the `/status` document).
@@ -112,8 +121,13 @@ export class ServerPushServer extends EventEmitter {
   /** The streams, changed by {@link applyStreams}. */
   private readonly streams: StreamSet | undefined;
 
+  private readonly transport: Transport;
+  private readonly tlsFiles: TlsFiles | undefined;
+  /** The warning for a server reachable unprotected from other machines (logged once, at listen). */
+  private readonly exposure: string | undefined;
+
   /** Use {@link createServer}. */
-  constructor(endpoints: Map<string, Endpoint>, starters: Array<() => void>, stop: AbortController, status: ServerStatus, options: ServeOptions, access: AccessPolicy, streams?: StreamSet) {
+  constructor(endpoints: Map<string, Endpoint>, starters: Array<() => void>, stop: AbortController, status: ServerStatus, options: ServeOptions, access: AccessPolicy, streams?: StreamSet, tls?: TlsMaterial) {
     super();
     this.status = status;
     this.endpoints = endpoints;
@@ -130,14 +144,19 @@ export class ServerPushServer extends EventEmitter {
     access.checkStreams([...endpoints.keys()]);
     this.guard = new AccessGuard(access, this.logger);
     this.viewer = new ViewerRoutes(endpoints, options.cors === undefined ? undefined : normalizeCors(options.cors));
-    this.http = createHttpServer({ noDelay: true, requireHostHeader: true, ...this.ops.httpOptions }, (req, res) => {
+    const handler = (req: IncomingMessage, res: ServerResponse) => {
       this.handle(req, res).catch((error: unknown) => {
         // Logged once, with its stack; the client learns only that it was our fault.
         this.logger.error('SP_ERR_INTERNAL', `request ${req.method} ${redactRequestUrl(req.url)} failed: ${(error as Error).stack ?? String(error)}`);
         if (!res.headersSent) sendError(res, 500, 'SP_ERR_INTERNAL', 'internal error');
         else res.destroy();
       });
-    });
+    };
+    // HTTPS (HTTP/2 by ALPN, HTTP/1.1 kept) or plain HTTP: the same routes either way (tls.ts).
+    this.transport = tls ? secureTransport(tls, handler, this.ops.httpOptions) : plainTransport(handler, this.ops.httpOptions);
+    this.tlsFiles = options.tls;
+    this.exposure = exposedWithoutProtection({ host: this.options.host, tls: options.tls, htpasswd: options.access?.htpasswd, tokens: options.access?.tokens ?? options.access?.tokensFile ?? options.access?.jwt });
+    this.http = this.transport.server;
     this.http.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => this.clientError(error, socket));
   }
 
@@ -199,7 +218,8 @@ export class ServerPushServer extends EventEmitter {
 
   /** Node's HTTP parser refused a request: answer it with a coded error instead of a bare 400. */
   private clientError(error: NodeJS.ErrnoException, socket: Duplex): void {
-    if (error.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
+    // A failed TLS handshake has no HTTP to answer.
+    if (error.code === 'ECONNRESET' || !socket.writable || error.code?.startsWith('ERR_SSL')) return void socket.destroy();
     const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
     // headersTimeout / requestTimeout (limits.ts): the request did not come in time (slowloris).
     const late = error.code === 'ERR_HTTP_REQUEST_TIMEOUT';
@@ -227,6 +247,7 @@ export class ServerPushServer extends EventEmitter {
     });
     if (!this.started) {
       this.started = true;
+      if (this.exposure) this.logger.warn('SP_ERR_UNPROTECTED', this.exposure);
       for (const start of this.starters) start();
     }
     return this.url;
@@ -236,7 +257,26 @@ export class ServerPushServer extends EventEmitter {
   get url(): URL {
     const address = this.http.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    return new URL(`http://${host}:${address.port}${this.basePath}/`);
+    return new URL(`${this.transport.secure ? 'https' : 'http'}://${host}:${address.port}${this.basePath}/`);
+  }
+
+  /**
+   * Reads the certificate and key files again (a renewed certificate) and serves them to every new
+   * connection; open connections and their viewers go on with the old one. Logs the outcome.
+   * Resolves with the new certificate, or undefined when the server does not serve TLS; throws
+   * `SP_ERR_TLS` (and keeps the old certificate) when the new files are missing or do not match.
+   */
+  async reloadTls(): Promise<CertificateInfo | undefined> {
+    if (!this.tlsFiles) return undefined;
+    try {
+      const material = await loadTlsMaterial(this.tlsFiles);
+      this.transport.setMaterial(material);
+      this.logger.info(`TLS: reloaded the certificate: ${certificateSummary(material.info)}`);
+      return material.info;
+    } catch (error) {
+      this.logger.error('SP_ERR_TLS', `TLS: kept the old certificate: ${(error as Error).message}`);
+      throw error;
+    }
   }
 
   /**
@@ -256,14 +296,14 @@ export class ServerPushServer extends EventEmitter {
   async close(graceMs = DEFAULT_CLOSE_GRACE_MS): Promise<void> {
     this.stop.abort();
     const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
-    this.http.closeIdleConnections();
+    this.transport.closeIdle();
     const deadline = performance.now() + graceMs;
-    const timer = setTimeout(() => this.http.closeAllConnections(), graceMs);
+    const timer = setTimeout(() => this.transport.closeAll(), graceMs);
     await Promise.allSettled([...this.endpoints.values()].map((endpoint) => endpoint.close()));
     // Each stream response closes once its last bytes went out; what is left after that is idle
     // or never sent a request (clients open spare connections), and needs no grace.
     while (this.status.clients > 0 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
-    this.http.closeAllConnections();
+    this.transport.closeAll();
     await closed;
     clearTimeout(timer);
   }
@@ -382,6 +422,8 @@ function routeKind(route: ReturnType<ServerPushServer['route']>): RouteKind {
  */
 export async function createServer(serveOptions: ServeOptions): Promise<ServerPushServer> {
   normalizeBasePath(serveOptions.basePath); // refuse a bad one before any stream is made
+  // A missing or mismatched certificate is refused before any source starts.
+  const tls = serveOptions.tls === undefined ? undefined : await loadTlsMaterial(serveOptions.tls);
   // No password of a URL reaches a log line, whoever wrote it (a command's stderr included).
   const logger = redactingLogger(serveOptions.logger ?? silentLogger);
   const options: ServeOptions = { ...serveOptions, logger };
@@ -418,7 +460,8 @@ export async function createServer(serveOptions: ServeOptions): Promise<ServerPu
     onEndpoint: (endpoint) => server?.metrics.attach(endpoint),
     onRestart: (name) => server?.metrics.sourceRestarted(name),
   });
-  server = new ServerPushServer(streams.endpoints, [() => streams.start()], stop, status, options, await createAccessPolicy(options.access), streams);
+  server = new ServerPushServer(streams.endpoints, [() => streams.start()], stop, status, options, await createAccessPolicy(options.access), streams, tls);
+  if (tls) logger.info(`TLS: serving HTTPS (HTTP/2 and HTTP/1.1) with ${certificateSummary(tls.info)}`);
   return server;
 }
 

@@ -57,7 +57,7 @@ export async function startCli(args: string[], options: { prefix?: string[]; std
     const timer = setTimeout(() => reject(new Error(`server did not start: ${stderr}`)), 10_000);
     child.stderr!.on('data', (text: string) => {
       stderr += text;
-      const match = / at (http:\/\/\S+\/) /.exec(stderr);
+      const match = / at (https?:\/\/\S+\/) /.exec(stderr);
       if (match) {
         clearTimeout(timer);
         resolve(new URL(match[1]!));

@@ -16,6 +16,7 @@ const TOOLS = {
   curl: { check: () => runs('curl', ['--version']), apt: 'curl' },
   htpasswd: { check: () => runs('htpasswd', ['-nbB', '-C', '4', 'u', 'p']), apt: 'apache2-utils' },
   python3: { check: () => runs('python3', ['--version']), apt: 'python3' },
+  openssl: { check: () => runs('openssl', ['version']), apt: 'openssl' },
   ss: { check: () => process.platform === 'linux' && runs('ss', ['-V']), apt: 'iproute2' },
   setpriv: { check: () => runs('setpriv', ['--version']), apt: 'util-linux' },
   chromium: { check: () => existsSync(process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium'), apt: 'chromium' },

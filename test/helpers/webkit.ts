@@ -131,7 +131,8 @@ export class WebKit {
 
   private constructor(private readonly base: string, private readonly children: ChildProcess[]) {}
 
-  static async launch(): Promise<WebKit> {
+  /** `capabilities` are added to the session's (e.g. `acceptInsecureCerts: true` for a test's own certificate). */
+  static async launch(capabilities: Record<string, unknown> = {}): Promise<WebKit> {
     const xvfb = await startXvfb();
     started.add(xvfb.child);
     let driver: { child: ChildProcess; base: string };
@@ -146,7 +147,7 @@ export class WebKit {
     try {
       // pageLoadStrategy none: a page holding an endless stream never loads; goto() waits itself.
       const created = await webkit.request<{ sessionId: string; capabilities: { browserVersion: string } }>('POST', '/session', {
-        capabilities: { alwaysMatch: { pageLoadStrategy: 'none', 'webkitgtk:browserOptions': { binary: MINIBROWSER, args: ['--automation'] } } },
+        capabilities: { alwaysMatch: { pageLoadStrategy: 'none', 'webkitgtk:browserOptions': { binary: MINIBROWSER, args: ['--automation'] }, ...capabilities } },
       });
       webkit.session = created.sessionId;
       webkit.version = created.capabilities.browserVersion;
