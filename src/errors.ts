@@ -40,7 +40,11 @@ export type ServerPushErrorCode =
   | 'SP_ERR_INTERNAL'
   | 'SP_ERR_AUTH_FAILED'
   | 'SP_ERR_CANNOT_WRITE'
-  | 'SP_ERR_UNKNOWN_TYPE';
+  | 'SP_ERR_UNKNOWN_TYPE'
+  | 'SP_ERR_BUS_DOWN'
+  | 'SP_ERR_BUS_FRAME_TOO_LARGE'
+  | 'SP_ERR_BUS_BAD_FRAME'
+  | 'SP_ERR_LEASE_LOST';
 
 /** Base class of every error serverpush throws. */
 export class ServerPushError extends Error {

@@ -15,12 +15,15 @@ import { DEFAULT_INTERVAL_MS, DEFAULT_MAX_PART_BYTES, DEFAULT_STALL_TIMEOUT_MS }
 import { SlideshowEndpoint } from './slideshow-endpoint.ts';
 import { LiveEndpoint } from './live-endpoint.ts';
 import { STREAM_NAME, type StreamSpec } from './stream-spec.ts';
+import type { StreamBus } from '../bus/bus-types.ts';
 
 /** What the process around the server lends it: a logger, and standard input for a `stdin` stream. */
 export interface EndpointResources {
   logger: Logger;
   /** The bytes of a `stdin` stream (the CLI passes `process.stdin`). */
   stdin?: (AsyncIterable<Uint8Array> & { destroy?: () => void }) | undefined;
+  /** The bus live streams are shared on (`--redis`), if any. */
+  bus?: StreamBus | undefined;
 }
 
 /**
@@ -49,6 +52,18 @@ export async function createEndpoint(name: string, spec: StreamSpec, ctx: Endpoi
     serveLastWhenDown: spec.serveLastWhenDown ?? false,
     ...(spec.boundary ? { boundary: spec.boundary } : {}),
   });
+  let source = await createSource(name, spec, live, resources);
+  // With a bus (--redis), the stream's link to it runs the source, in this process or another.
+  const link = resources.bus?.link(name, live, spec.type === 'push' || spec.type === 'stdin' ? 'local' : 'leased', source, () => createSource(name, spec, live, resources));
+  if (link) source = link;
+  const endpoint = new LiveEndpoint(name, live, source, link && (() => link.prepare()));
+  return { endpoint, start: () => source?.start(live) };
+}
+
+/** The source of a live stream (undefined for a `push` stream): made anew each time a bus lease is taken again. */
+export async function createSource(name: string, spec: StreamSpec, live: LiveStream, resources: EndpointResources): Promise<Source | undefined> {
+  const maxPartBytes = spec.maxPartBytes ?? DEFAULT_MAX_PART_BYTES;
+  const { logger } = resources;
   let source: Source | undefined;
   switch (spec.type) {
     case 'slideshow':
@@ -88,8 +103,7 @@ export async function createEndpoint(name: string, spec: StreamSpec, ctx: Endpoi
       source = undefined;
       break;
   }
-  const endpoint = new LiveEndpoint(name, live, source);
-  return { endpoint, start: () => source?.start(live) };
+  return source;
 }
 
 /**

@@ -15,8 +15,12 @@ export class LiveEndpoint implements Endpoint {
   /** The stream has carried a part that is not an image (html, text, json…). */
   private sawNonImage = false;
 
-  constructor(readonly name: string, readonly live: LiveStream, private readonly source: Source | undefined) {
-    this.servable = liveServable(live);
+  /**
+   * `prepare`: awaited before a request is served (a bus brings the stream's newest frame first,
+   * src/bus/stream-link.ts).
+   */
+  constructor(readonly name: string, readonly live: LiveStream, private readonly source: Source | undefined, private readonly prepare?: () => Promise<void>) {
+    this.servable = prepare ? preparedServable(liveServable(live), prepare) : liveServable(live);
     live.on('part', (part: { contentType: string }) => {
       if (!isImageType(part.contentType)) this.sawNonImage = true;
     });
@@ -28,6 +32,7 @@ export class LiveEndpoint implements Endpoint {
 
   /** The latest part, at once, as an ordinary response. */
   async snapshot(_req: IncomingMessage, res: ServerResponse): Promise<void> {
+    await this.prepare?.();
     const unavailable = liveRefusal(this.live);
     if (unavailable) return sendRefusal(res, unavailable);
     const latest = this.live.latest!;
@@ -56,4 +61,11 @@ export class LiveEndpoint implements Endpoint {
     await this.source?.stop();
     this.live.closeViewers();
   }
+}
+
+/** `servable`, with `prepare()` awaited before each request is opened. */
+function preparedServable(servable: Servable, prepare: () => Promise<void>): Servable {
+  return Object.create(servable, {
+    open: { value: async (request: Parameters<Servable['open']>[0]) => { await prepare(); return servable.open(request); } },
+  }) as Servable;
 }

@@ -14,6 +14,7 @@ import { LiveEndpoint } from './live-endpoint.ts';
 import type { StreamSpec } from './stream-spec.ts';
 import { serveNode } from '../adapters/node-http.ts';
 import type { ServeHooks } from '../adapters/serve.ts';
+import type { RedisBusOptions, StreamBus } from '../bus/bus-types.ts';
 import { DEFAULT_BACKLOG, DEFAULT_CLOSE_GRACE_MS, DEFAULT_HOST, DEFAULT_PORT } from '../defaults.ts';
 
 /** Options of {@link createServer}. */
@@ -56,6 +57,12 @@ export interface ServeOptions {
    * `['https://example.com']`. @default none (same origin only)
    */
   cors?: CorsOrigins;
+  /**
+   * Share the live streams with other serverpush processes through Redis (`--redis`): each source
+   * runs in one process, every process serves its viewers (docs/scaling.md). Without it no Redis
+   * code is loaded.
+   */
+  redis?: RedisBusOptions;
 }
 
 /** One part as it went out, emitted as `'part'` on the server (slideshow streams). */
@@ -88,10 +95,14 @@ export class ServerPushServer extends EventEmitter {
   /** What every stream request passes through (adapters/serve.ts): shutdown, counters, logs. */
   private readonly serveHooks: ServeHooks;
   private started = false;
+  /** The bus the live streams are shared on (`ServeOptions.redis`), closed after the streams. */
+  readonly bus: StreamBus | undefined;
 
   /** Use {@link createServer}. */
-  constructor(endpoints: Map<string, Endpoint>, starters: Array<() => void>, stop: AbortController, status: ServerStatus, options: ServeOptions) {
+  constructor(endpoints: Map<string, Endpoint>, starters: Array<() => void>, stop: AbortController, status: ServerStatus, options: ServeOptions, bus?: StreamBus) {
     super();
+    this.bus = bus;
+    if (bus) status.setBus(() => bus.toJSON());
     this.status = status;
     this.endpoints = endpoints;
     status.setStreams(() => Object.fromEntries([...endpoints].map(([name, endpoint]) => [name, endpoint.toJSON()])));
@@ -186,6 +197,7 @@ export class ServerPushServer extends EventEmitter {
     const deadline = performance.now() + graceMs;
     const timer = setTimeout(() => this.http.closeAllConnections(), graceMs);
     await Promise.allSettled([...this.endpoints.values()].map((endpoint) => endpoint.close()));
+    await this.bus?.close();
     // Each stream response closes once its last bytes went out; what is left after that is idle
     // or never sent a request (clients open spare connections), and needs no grace.
     while (this.status.clients > 0 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
@@ -304,12 +316,19 @@ export async function createServer(serveOptions: ServeOptions): Promise<ServerPu
   };
   const endpoints = new Map<string, Endpoint>();
   const starters: Array<() => void> = [];
-  for (const [name, spec] of Object.entries(specs)) {
-    const { endpoint, start } = await createEndpoint(name, spec, ctx, { logger, stdin: options.stdin });
-    endpoints.set(name, endpoint);
-    starters.push(start);
+  // The Redis client is loaded only when a bus is asked for.
+  const bus = options.redis ? await (await import('../bus/redis-bus.ts')).RedisBus.connect(options.redis, logger) : undefined;
+  try {
+    for (const [name, spec] of Object.entries(specs)) {
+      const { endpoint, start } = await createEndpoint(name, spec, ctx, { logger, stdin: options.stdin, bus });
+      endpoints.set(name, endpoint);
+      starters.push(start);
+    }
+  } catch (error) {
+    await bus?.close();
+    throw error;
   }
-  server = new ServerPushServer(endpoints, starters, stop, status, options);
+  server = new ServerPushServer(endpoints, starters, stop, status, options, bus);
   return server;
 }
 

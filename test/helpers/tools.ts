@@ -15,6 +15,7 @@ const TOOLS = {
   setpriv: { check: () => runs('setpriv', ['--version']), apt: 'util-linux' },
   chromium: { check: () => existsSync(process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium'), apt: 'chromium' },
   firefox: { check: () => existsSync(process.env['FIREFOX_PATH'] ?? '/usr/bin/firefox-esr'), apt: 'firefox-esr' },
+  'redis-server': { check: () => runs('redis-server', ['--version']), apt: 'redis-server' },
 } as const;
 
 export type Tool = keyof typeof TOOLS;
