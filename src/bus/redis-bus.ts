@@ -30,9 +30,17 @@ const PUBLISH = `
 if ARGV[4] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[4] then return -1 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return redis.call('PUBLISH', ARGV[1], ARGV[2])`;
-/** Renews the lease (and the latest frame's TTL) when it is still ours: 1, else 0. */
+/**
+ * Renews the lease (and the latest frame's TTL) when it is still ours, or takes it again when
+ * nobody holds it (a Redis restarted empty): 1; 0 when another process holds it.
+ */
 const RENEW = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local holder = redis.call('GET', KEYS[1])
+if holder == false then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+elseif holder ~= ARGV[1] then
+  return 0
+end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return 1`;

@@ -7,7 +7,8 @@
  *   one; nothing is queued while Redis is away);
  * - **the lease** (role `leased`): the process holding the stream's lease runs the source; the
  *   others try to take it every tick, so an owner that dies is replaced within about `leaseMs`;
- *   an owner that cannot renew it (lost to another, or Redis unreachable for `leaseMs`) stops it;
+ *   an owner that finds the lease held by another stops its source (while Redis is unreachable
+ *   it keeps it running for its own viewers);
  * - **subscribing**: while this process has viewers (and a little after), and does not run the
  *   source, it subscribes to the stream's channel and pushes each frame into its own hub, so its
  *   viewers are served exactly as those of a local stream; a newcomer or a (re)subscription reads
@@ -91,7 +92,7 @@ export class StreamLink implements BusLink {
   private readonly viewerListeners = new Set<(count: number) => void>();
   private shownViewers = 0;
   private lastDemand = 0;
-  private warnedTooLarge = 0;
+  private warnedTooLarge: number | undefined;
   private offReady: (() => void) | undefined;
 
   constructor(
@@ -176,7 +177,7 @@ export class StreamLink implements BusLink {
     if (part.body.length > this.bus.maxFrameBytes) {
       this.counters.framesTooLarge++;
       const now = performance.now();
-      if (now - this.warnedTooLarge > 10_000) {
+      if (this.warnedTooLarge === undefined || now - this.warnedTooLarge > 10_000) {
         this.warnedTooLarge = now;
         this.bus.logger.warn('SP_ERR_BUS_FRAME_TOO_LARGE', `stream ${this.name}: a frame of ${part.body.length} bytes is over the bus's ${this.bus.maxFrameBytes}-byte limit (--redis-max-frame-bytes); served here only, not to other processes (${this.counters.framesTooLarge} so far)`);
       }
@@ -239,9 +240,11 @@ export class StreamLink implements BusLink {
       } catch {
         renewed = undefined;
       }
+      // Redis unreachable (renewed undefined): the source goes on for this process's viewers. No
+      // other process can take the lease meanwhile unless it reaches Redis when this one cannot (a
+      // partition); then both pull until this one is back and finds the lease taken (decision 0020).
       if (renewed === true) this.lastRenewed = performance.now();
       else if (renewed === false) await this.lose('another process holds the lease');
-      else if (performance.now() - this.lastRenewed > this.bus.leaseMs) await this.lose(`cannot renew the lease for ${this.bus.leaseMs} ms (Redis unreachable)`);
       return;
     }
     if (!this.bus.writable) return;

@@ -3,7 +3,8 @@ import { parseOptions, type OptionSpec, type OptionValues } from './options.ts';
 import type { StreamSpec } from '../server/stream-spec.ts';
 import { normalizeCors, type CorsOrigins } from '../server/viewer-routes.ts';
 import type { PipeFormat } from '../sources/frame-feed.ts';
-import { DEFAULT_BACKLOG, DEFAULT_HOST, DEFAULT_INTERVAL_MS, DEFAULT_MAX_PART_BYTES, DEFAULT_PORT, DEFAULT_RELAY_IDLE_MS, DEFAULT_STALL_TIMEOUT_MS, DEFAULT_MAX_UNSENT_BYTES } from '../defaults.ts';
+import { DEFAULT_BACKLOG, DEFAULT_HOST, DEFAULT_INTERVAL_MS, DEFAULT_MAX_PART_BYTES, DEFAULT_PORT, DEFAULT_RELAY_IDLE_MS, DEFAULT_STALL_TIMEOUT_MS, DEFAULT_MAX_UNSENT_BYTES, DEFAULT_REDIS_MAX_FRAME_BYTES } from '../defaults.ts';
+import { checkRedisUrl } from '../bus/redis-options.ts';
 
 export const USAGE = `Usage: serverpush serve [DIR] [options]
        serverpush serve --watch PATH | --stdin | --exec "CMD" | --relay URL [options]
@@ -44,6 +45,13 @@ Options:
                         the upstream's password, read from FILE (not shown by ps, unlike argv)
   --drop-duplicates     live streams: drop a frame identical to the previous one
   --serve-last          live streams: while the source is down, new viewers get the last frame
+  --redis URL           share the live streams with other serverpush processes through Redis
+                        (redis://HOST:PORT/DB, rediss:// for TLS; docs/scaling.md); each
+                        source runs in one process, every process serves its viewers
+  --redis-password-file FILE
+                        Redis's password, read from FILE (or SERVERPUSH_REDIS_PASSWORD)
+  --redis-max-frame-bytes N
+                        frames larger than N bytes are not put on the bus (default ${DEFAULT_REDIS_MAX_FRAME_BYTES})
   --cors ORIGIN         let pages of ORIGIN (e.g. https://example.com; * for any) read the
                         streams and embed the viewer; repeat for more origins
   --quiet               log warnings and errors only
@@ -63,6 +71,10 @@ export interface ServeArgs {
   basePath: string | undefined;
   /** --cors: origins allowed to read the streams and frame the viewer. */
   cors: CorsOrigins | undefined;
+  /** --redis, --redis-password-file, --redis-max-frame-bytes: the bus (src/bus/). */
+  redis: string | undefined;
+  redisPasswordFile: string | undefined;
+  redisMaxFrameBytes: number | undefined;
   quiet: boolean;
 }
 
@@ -112,16 +124,19 @@ const SERVE_OPTIONS: Record<string, OptionSpec> = {
   'stall-timeout': { type: 'string', value: 'SECONDS' },
   'max-unsent-bytes': { type: 'string', value: 'N' },
   cors: { type: 'string', multiple: true, value: 'ORIGIN' },
+  redis: { type: 'string', value: 'URL' },
+  'redis-password-file': { type: 'string', value: 'FILE' },
+  'redis-max-frame-bytes': { type: 'string', value: 'N' },
   quiet: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 };
 
 /** Options that take a path, a command, a URL or a name: an empty value is a mistake. */
-const NOT_EMPTY = ['host', 'watch', 'exec', 'relay', 'config', 'relay-user', 'relay-password-file'] as const;
+const NOT_EMPTY = ['host', 'watch', 'exec', 'relay', 'config', 'relay-user', 'relay-password-file', 'redis', 'redis-password-file'] as const;
 
 /** Options of the server as a whole: they apply whatever the source (also with --config). */
-const SERVER_OPTIONS = new Set(['port', 'host', 'backlog', 'base-path', 'cors', 'quiet', 'config', 'help', 'version']);
+const SERVER_OPTIONS = new Set(['port', 'host', 'backlog', 'base-path', 'cors', 'quiet', 'config', 'help', 'version', 'redis', 'redis-password-file', 'redis-max-frame-bytes']);
 
 /** Which source the options choose, in words, and the options that apply to it besides the server's. */
 function applicable(values: OptionValues, hasDir: boolean): { source: string; options: string[] } {
@@ -141,7 +156,7 @@ export function parseCommand(argv: readonly string[], defaultDir: string): Comma
   const values = raw as {
     port?: string; host?: string; backlog?: string; 'base-path'?: string; interval?: string; loop?: boolean; sync?: boolean; watch?: string; stdin?: boolean;
     exec?: string; relay?: string; config?: string; format?: string; 'relay-idle'?: string; 'relay-user'?: string; 'relay-password-file'?: string;
-    'drop-duplicates'?: boolean; 'serve-last'?: boolean; 'max-part-bytes'?: string; 'stall-timeout'?: string; 'max-unsent-bytes'?: string; cors?: string[]; quiet?: boolean; help?: boolean; version?: boolean;
+    'drop-duplicates'?: boolean; 'serve-last'?: boolean; 'max-part-bytes'?: string; 'stall-timeout'?: string; 'max-unsent-bytes'?: string; cors?: string[]; redis?: string; 'redis-password-file'?: string; 'redis-max-frame-bytes'?: string; quiet?: boolean; help?: boolean; version?: boolean;
   };
   if (values.help) return { command: 'help' };
   if (values.version) return { command: 'version' };
@@ -159,6 +174,8 @@ export function parseCommand(argv: readonly string[], defaultDir: string): Comma
     const list = refused.map((name) => `--${name}`).join(', ');
     invalid(`${list} ${refused.length === 1 ? 'does' : 'do'} not apply to ${source}`);
   }
+  if (values.redis !== undefined) checkRedisUrl(values.redis, '--redis', 'SP_ERR_INVALID_OPTION', true);
+  if (values.redis === undefined && (values['redis-password-file'] !== undefined || values['redis-max-frame-bytes'] !== undefined)) invalid('--redis-password-file and --redis-max-frame-bytes go with --redis URL');
   if (values.format !== undefined && !['auto', 'mjpeg', 'multipart'].includes(values.format)) invalid(`--format must be auto, mjpeg or multipart, got ${JSON.stringify(values.format)}`);
 
   const intervalMs = number('interval', values.interval, DEFAULT_INTERVAL_MS / 1000, (n) => n > 0 && n <= 86_400, 'a number of seconds above 0 and at most 86400 (fractions allowed)') * 1000;
@@ -196,6 +213,9 @@ export function parseCommand(argv: readonly string[], defaultDir: string): Comma
     backlog: values.backlog === undefined ? undefined : number('backlog', values.backlog, DEFAULT_BACKLOG, (n) => Number.isInteger(n) && n >= 1 && n <= 65535, 'an integer from 1 to 65535'),
     basePath: values['base-path'],
     cors: corsOrigins(values.cors),
+    redis: values.redis,
+    redisPasswordFile: values['redis-password-file'],
+    redisMaxFrameBytes: values['redis-max-frame-bytes'] === undefined ? undefined : number('redis-max-frame-bytes', values['redis-max-frame-bytes'], DEFAULT_REDIS_MAX_FRAME_BYTES, (n) => Number.isSafeInteger(n) && n > 0 && n <= 512 * 1024 * 1024, 'a positive integer of at most 536870912 (Redis\'s largest string)'),
     quiet: values.quiet ?? false,
   };
 }

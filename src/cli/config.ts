@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { ServerPushError } from '../errors.ts';
 import type { StreamSpec } from '../server/stream-spec.ts';
+import { checkRedisUrl } from '../bus/redis-options.ts';
 
 /**
  * The config file: JSON with optional `port`, `host` and `backlog`, and `streams`, an object of named
@@ -18,6 +19,10 @@ export interface ConfigFile {
   host?: string;
   backlog?: number;
   basePath?: string;
+  /** The Redis bus: `redis` (URL; a password may be in it here), `redisPasswordFile`, `redisMaxFrameBytes`. */
+  redis?: string;
+  redisPasswordFile?: string;
+  redisMaxFrameBytes?: number;
   streams: Record<string, StreamSpec>;
 }
 
@@ -129,17 +134,23 @@ export async function loadConfig(file: string): Promise<ConfigFile> {
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(file, 'must hold a JSON object');
   const r = raw as Raw;
-  for (const key of Object.keys(r)) if (!['port', 'host', 'backlog', 'basePath', 'streams'].includes(key)) fail(file, `unknown key ${JSON.stringify(key)}`);
+  for (const key of Object.keys(r)) if (!['port', 'host', 'backlog', 'basePath', 'streams', 'redis', 'redisPasswordFile', 'redisMaxFrameBytes'].includes(key)) fail(file, `unknown key ${JSON.stringify(key)}`);
   const port = r['port'];
   if (port !== undefined && (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535)) fail(file, 'port must be an integer from 0 to 65535');
   const host = text(r, 'host', file, false);
   const basePath = text(r, 'basePath', file, false);
   const backlog = r['backlog'];
   if (backlog !== undefined && (typeof backlog !== 'number' || !Number.isInteger(backlog) || backlog < 1 || backlog > 65535)) fail(file, 'backlog must be an integer from 1 to 65535');
+  const redis = text(r, 'redis', file, false);
+  if (redis !== undefined) checkRedisUrl(redis, `${file}: redis`, 'SP_ERR_CONFIG', false);
+  const redisPasswordFile = text(r, 'redisPasswordFile', file, false);
+  const redisMaxFrameBytes = r['redisMaxFrameBytes'];
+  if (redisMaxFrameBytes !== undefined && (typeof redisMaxFrameBytes !== 'number' || !Number.isSafeInteger(redisMaxFrameBytes) || redisMaxFrameBytes <= 0 || redisMaxFrameBytes > 512 * 1024 * 1024)) fail(file, 'redisMaxFrameBytes must be a positive integer of at most 536870912');
+  if (redis === undefined && (redisPasswordFile !== undefined || redisMaxFrameBytes !== undefined)) fail(file, 'redisPasswordFile and redisMaxFrameBytes go with redis');
   const streams = r['streams'];
   if (typeof streams !== 'object' || streams === null || Array.isArray(streams) || Object.keys(streams).length === 0) fail(file, 'streams must be an object with at least one stream');
   const base = dirname(resolve(file));
   const specs: Record<string, StreamSpec> = {};
   for (const [name, spec] of Object.entries(streams)) specs[name] = streamSpecFrom(spec, `${file}: streams.${name}`, base);
-  return { ...defined({ port: port as number | undefined, host, backlog: backlog as number | undefined, basePath }), streams: specs };
+  return { ...defined({ port: port as number | undefined, host, backlog: backlog as number | undefined, basePath, redis, redisPasswordFile: redisPasswordFile === undefined ? undefined : resolve(base, redisPasswordFile), redisMaxFrameBytes: redisMaxFrameBytes as number | undefined }), streams: specs };
 }

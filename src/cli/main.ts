@@ -7,6 +7,7 @@ import { createStreamLogger } from '../log.ts';
 import { isServerPushError } from '../errors.ts';
 import { runGet } from './get.ts';
 import { loadConfig } from './config.ts';
+import { redisBusOptions } from '../bus/redis-options.ts';
 import { unsentLimitSupport } from '../adapters/socket-buffer.ts';
 import type { StreamSpec } from '../server/stream-spec.ts';
 import { DEFAULT_INTERVAL_MS } from '../defaults.ts';
@@ -80,6 +81,8 @@ async function main(argv: readonly string[]): Promise<void> {
   let server;
   try {
     const config = command.config === undefined ? undefined : await loadConfig(command.config);
+    const redisUrl = command.redis ?? config?.redis;
+    const redis = redisUrl === undefined ? undefined : await redisBusOptions({ url: redisUrl, passwordFile: command.redisPasswordFile ?? (command.redis === undefined ? config?.redisPasswordFile : undefined), maxFrameBytes: command.redisMaxFrameBytes ?? config?.redisMaxFrameBytes });
     server = await createServer({
       streams: config?.streams ?? command.streams,
       logger,
@@ -90,6 +93,7 @@ async function main(argv: readonly string[]): Promise<void> {
       ...optional('backlog', command.backlog ?? config?.backlog),
       ...optional('basePath', command.basePath ?? config?.basePath),
       ...optional('cors', command.cors),
+      ...optional('redis', redis),
     });
   } catch (error) {
     if (isServerPushError(error) && ['SP_ERR_DIR_NOT_FOUND', 'SP_ERR_NOT_A_DIRECTORY', 'SP_ERR_CONFIG', 'SP_ERR_UNKNOWN_TYPE', 'SP_ERR_NOT_A_FILE', 'SP_ERR_UNREADABLE'].includes(error.code)) {

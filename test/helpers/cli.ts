@@ -33,9 +33,9 @@ export interface RunningServer {
 }
 
 /** Starts `serverpush serve …` and resolves once it listens (its log line gives the URL). */
-export async function startCli(args: string[], options: { prefix?: string[]; stdin?: string; cli?: string } = {}): Promise<RunningServer> {
-  const [command, ...rest] = [...(options.prefix ?? []), process.execPath, options.cli ?? CLI, 'serve', ...args];
-  const child = spawn(command!, rest, { stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'] });
+export async function startCli(args: string[], options: { prefix?: string[]; stdin?: string; cli?: string; env?: Record<string, string>; nodeArgs?: string[] } = {}): Promise<RunningServer> {
+  const [command, ...rest] = [...(options.prefix ?? []), process.execPath, ...(options.nodeArgs ?? []), options.cli ?? CLI, 'serve', ...args];
+  const child = spawn(command!, rest, { stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'], ...(options.env ? { env: { ...process.env, ...options.env } } : {}) });
   // With `stdin`, a shell command (in its own process group) whose output feeds the server.
   const producer = options.stdin === undefined ? undefined : spawn('sh', ['-c', options.stdin], { stdio: ['ignore', 'pipe', 'ignore'], detached: true });
   if (producer) {
@@ -65,7 +65,7 @@ export async function startCli(args: string[], options: { prefix?: string[]; std
     url,
     stderr: () => stderr,
     async stop(signal = 'SIGTERM') {
-      if (child.exitCode !== null) return child.exitCode;
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       const exited = once(child, 'exit');
       child.kill(signal);
       const [code] = (await exited) as [number | null];
