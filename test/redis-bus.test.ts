@@ -316,3 +316,38 @@ test('without --redis no Redis code is loaded; with it, it is', REDIS, async () 
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('a relay runs in one process and pulls while some process, not only its own, has viewers', REDIS, async () => {
+  const tag = newTag();
+  const redis = await startRedis();
+  const upstream = await startCli(['--port', '0', '--exec', pump(tag)]);
+  const servers: RunningServer[] = [];
+  const viewers: OpenStream[] = [];
+  const pulling = async () => ((await fetch(new URL('status', upstream.url))).json() as Promise<{ clients: number }>).then((s) => s.clients);
+  try {
+    const args = ['--relay', new URL('stream', upstream.url).href, '--relay-idle', '1'];
+    servers.push(await serve(redis, args));
+    await eventually(async () => (await owners(servers)).length === 1, 5000, 'the first process owns the relay');
+    servers.push(await serve(redis, args));
+    const [owner, other] = servers as [RunningServer, RunningServer];
+    // Nobody watches: the relay lets the upstream go after its idle time.
+    await eventually(async () => (await pulling()) === 0, 8000, 'the idle relay lets go');
+    // A viewer on the other process: the owner's relay pulls again, and keeps pulling past its idle time.
+    const viewer = await openStream(new URL('stream', other.url)).catch(async () => {
+      await sleep(1000); // 503 while the relay reconnects (Retry-After: 1), as a local relay
+      return openStream(new URL('stream', other.url));
+    });
+    viewers.push(viewer);
+    await viewer.reader.waitFor(10, 10_000);
+    await sleep(2500);
+    assert.equal(await pulling(), 1, 'one upstream connection, from the owner only');
+    assert.equal((await status(owner)).streams['default']!.viewers, 0, 'no viewer on the owner itself');
+    const got = viewer.reader.parts.length;
+    await eventually(() => viewer.reader.parts.length > got + 20, 5000, 'frames keep coming');
+    // The last viewer leaves: the relay lets go again.
+    viewer.close();
+    await eventually(async () => (await pulling()) === 0, 8000, 'the relay lets go once no process has viewers');
+  } finally {
+    await cleanUp([...servers, upstream], redis, viewers);
+  }
+});

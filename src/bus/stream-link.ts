@@ -306,7 +306,7 @@ export class StreamLink implements BusLink {
     const local = this.live?.viewers ?? 0;
     try {
       // A process with viewers renews its presence; the owner of a leased source reads everyone's.
-      if (local > 0 || this.linger) this.watchingProcesses = await this.bus.presence(this.name, local > 0 ? this.bus.leaseMs : 0);
+      if (local > 0) this.watchingProcesses = await this.bus.presence(this.name, this.bus.leaseMs);
       else if (this.owning) this.watchingProcesses = await this.bus.presence(this.name, -1);
     } catch {
       return;
@@ -323,10 +323,11 @@ export class StreamLink implements BusLink {
       if (count === 1 && this.role === 'leased' && !this.owning) void this.sendDemand();
       if (count === 1 && this.bus.writable) void this.bus.presence(this.name, this.bus.leaseMs).catch(() => 0);
     } else if (!this.linger) {
-      // Stay subscribed a little: a viewer that reconnects finds the stream fresh.
+      // Nobody watches here any more (the owner's source may idle), but stay subscribed a little:
+      // a viewer that reconnects finds the stream fresh.
+      if (this.bus.writable) void this.bus.presence(this.name, 0).catch(() => 0);
       this.linger = setTimeout(() => {
         this.linger = undefined;
-        if (this.bus.writable) void this.bus.presence(this.name, 0).catch(() => 0);
         void this.updateSubscription();
       }, BUS_SUBSCRIPTION_LINGER_MS);
       this.linger.unref?.();
