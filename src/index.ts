@@ -10,6 +10,7 @@ export { WatchSource, type WatchSourceOptions } from './sources/watch.ts';
 export { ReadableSource, CommandSource, type PipeSourceOptions, type CommandSourceOptions } from './sources/pipe.ts';
 export { RelaySource, type RelaySourceOptions } from './sources/relay.ts';
 export type { Source } from './sources/source.ts';
+export type { RedisBusOptions } from './bus/bus-types.ts';
 export type { PipeFormat } from './sources/frame-feed.ts';
 export { liveHandler, serveNode } from './adapters/node-http.ts';
 export { createStreamLogger } from './log.ts';
