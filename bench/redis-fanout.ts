@@ -9,7 +9,10 @@
  *   npm run bench:redis -- --write                       # and replace the section in docs/benchmarks.md
  *   npm run bench:redis -- --viewers 300 --measure 5     # smaller
  *
- * Options: --viewers N (1500, split evenly), --procs N (3 serverpush processes in the Redis row),
+ * Options: --viewers N (1500, split evenly), --light N (30: two more rows with N viewers, where the
+ * latency is the bus's own rather than the machine's; 0 to skip), --quiet-wait S (20: before each
+ * row wait up to S s for the rest of the machine to use under 25 % of one core; 0 to skip),
+ * --procs N (3 serverpush processes in the Redis row),
  * --fps N (30), --size 20k|150k (20k), --warmup S (4), --measure S (10), --write.
  * Needs redis-server and ffmpeg (for the JPEGs), and ~2 open files per viewer (`ulimit -n`).
  * The viewers are raw TCP clients in one load process per serverpush process (bench/lib/live-load.ts).
@@ -28,11 +31,12 @@ import { children, sampleProcess } from './lib/server-process.ts';
 import { distribution } from './lib/stats.ts';
 import { machineDescription, sourceRevision, writeSection } from './lib/report.ts';
 import { positive, runBench, warnIfStaleBuild } from './lib/cli.ts';
+import { waitForQuiet } from './lib/machine.ts';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 export const REDIS_SECTION_TITLE = '## Scale-out through Redis (issue 14)';
 
-interface Options { viewers: number; procs: number; fps: number; size: string; warmupMs: number; measureMs: number; write: boolean }
+interface Options { viewers: number; light: number; procs: number; fps: number; size: string; warmupMs: number; measureMs: number; quietWaitMs: number; write: boolean }
 
 function parse(argv: string[]): Options {
   const { values } = parseArgs({
@@ -40,6 +44,8 @@ function parse(argv: string[]): Options {
     strict: true,
     options: {
       viewers: { type: 'string', default: '1500' },
+      light: { type: 'string', default: '30' },
+      'quiet-wait': { type: 'string', default: '20' },
       procs: { type: 'string', default: '3' },
       fps: { type: 'string', default: '30' },
       size: { type: 'string', default: '20k' },
@@ -51,6 +57,8 @@ function parse(argv: string[]): Options {
   if (!FRAME_SPECS[values.size]) throw new Error(`--size must be one of ${Object.keys(FRAME_SPECS).join(', ')}`);
   return {
     viewers: positive('viewers', values.viewers, true),
+    light: Number(values.light),
+    quietWaitMs: Number(values['quiet-wait']) * 1000,
     procs: positive('procs', values.procs, true),
     fps: positive('fps', values.fps),
     size: values.size,
@@ -90,7 +98,12 @@ async function startRedisServer(): Promise<{ child: ChildProcess; url: string }>
 interface ProcessRow { role: string; viewers: number; framesPerViewerPerSecond: number; p50: number; p99: number; max: number; cpuPercent: number; loadCpuPercent: number; outOfOrder: number; badFrames: number }
 interface RowResult { label: string; processes: ProcessRow[]; redisCpuPercent: number | undefined; totalServerCpuPercent: number; pushed: number; allReadyS: number }
 
-async function runScenario(label: string, options: Options, files: string[], redisUrl: string | undefined, say: (text: string) => void): Promise<RowResult> {
+async function runScenario(label: string, base: Options, viewers: number, files: string[], redisUrl: string | undefined, say: (text: string) => void): Promise<RowResult> {
+  const options = { ...base, viewers };
+  if (options.quietWaitMs > 0) {
+    const busy = await waitForQuiet(options.quietWaitMs, 25, say);
+    say(`  ${label}: the rest of the machine uses ${busy.toFixed(0)} % of one core`);
+  }
   const nodeCount = redisUrl ? options.procs : 1;
   const loadCount = options.procs;
   const nodes: Array<Worker<HarnessReport, HarnessCommand>> = [];
@@ -187,7 +200,7 @@ function render(options: Options, rows: RowResult[], frameBytes: number): string
   const lines = [
     REDIS_SECTION_TITLE,
     '',
-    `\`npm run bench:redis\` (bench/redis-fanout.ts): one ${options.fps} fps stream of ~${Math.round(frameBytes / 1024)} KB JPEGs to ${options.viewers.toLocaleString('en')} viewers, served by one process, then by ${options.procs} processes × ${Math.round(options.viewers / options.procs)} viewers joined through one redis-server (process 1 pushes the frames and publishes each once; the others subscribe). Same run, same frames, all on 127.0.0.1; each process's viewers are raw TCP clients in a load process of their own. Latency: from the push in process 1 to the last byte at the viewer (CLOCK_MONOTONIC, shared by the processes), frames pushed in a ${options.measureMs / 1000 - 1} s window. CPU: % of one core over the ${options.measureMs / 1000} s window.`,
+    `\`npm run bench:redis\` (bench/redis-fanout.ts): one ${options.fps} fps stream of ~${Math.round(frameBytes / 1024)} KB JPEGs to ${options.viewers.toLocaleString('en')} viewers${options.light > 0 ? ` (and to ${options.light}, for the latency of the bus itself rather than of a busy machine)` : ''}, served by one process, then by ${options.procs} processes, each with a third of the viewers, joined through one redis-server (process 1 pushes the frames and publishes each once; the others subscribe). Same run, same frames, all on 127.0.0.1; each process's viewers are raw TCP clients in a load process of their own. Latency: from the push in process 1 to the last byte at the viewer (CLOCK_MONOTONIC, shared by the processes), frames pushed in a ${options.measureMs / 1000 - 1} s window. CPU: % of one core over the ${options.measureMs / 1000} s window.`,
     '',
     `Machine: ${machineDescription()}, ${process.env['CI'] ? 'CI' : 'shared with other work'}; redis-server ${redisVersion()}; source ${sourceRevision(root)}; ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC.`,
     '',
@@ -228,8 +241,10 @@ runBench(async () => {
   redisChild = redis.child;
   try {
     const rows: RowResult[] = [];
-    rows.push(await runScenario('1 process', options, frames.files, undefined, say));
-    rows.push(await runScenario(`${options.procs} processes + Redis`, options, frames.files, redis.url, say));
+    for (const viewers of [options.viewers, ...(options.light > 0 ? [options.light] : [])]) {
+      rows.push(await runScenario(`1 process, ${viewers.toLocaleString('en')} viewers`, options, viewers, frames.files, undefined, say));
+      rows.push(await runScenario(`${options.procs} processes + Redis, ${viewers.toLocaleString('en')} viewers`, options, viewers, frames.files, redis.url, say));
+    }
     const section = render(options, rows, frames.meanBytes);
     process.stdout.write(`\n${section}`);
     if (options.write) {

@@ -29,6 +29,7 @@ const CLI_DEFAULTS: Array<[option: string, value: string]> = [
   ['--stall-timeout', String(defaults.DEFAULT_STALL_TIMEOUT_MS / 1000)],
   ['--relay-idle', String(defaults.DEFAULT_RELAY_IDLE_MS / 1000)],
   ['--max-unsent-bytes', String(defaults.DEFAULT_MAX_UNSENT_BYTES)],
+  ['--redis-max-frame-bytes', String(defaults.DEFAULT_REDIS_MAX_FRAME_BYTES)],
 ];
 
 test('the README option table gives each CLI default as src/defaults.ts has it', () => {
