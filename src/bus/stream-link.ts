@@ -456,7 +456,8 @@ export class StreamLink implements BusLink {
   toJSON(): Record<string, unknown> {
     return {
       role: this.role,
-      owner: this.role === 'leased' ? this.owning : this.running !== undefined,
+      // leased: this process holds the lease and runs the source; local: it has published frames.
+      owner: this.role === 'leased' ? this.owning : this.seq > 0,
       subscribed: this.subscribed,
       processesWithViewers: this.watchingProcesses,
       lagMs: this.lag.last,
