@@ -74,7 +74,7 @@ async function cleanUp(servers: RunningServer[], redis: RedisProcess | undefined
   await redis?.kill();
 }
 
-test('exactly one of three processes with the same config runs the source; viewers of the others get its frames, a late joiner at once', REDIS, async () => {
+test('exactly one of three processes with the same config runs the source; viewers of the others get its frames, a late joiner at once', REDIS, async (t) => {
   const tag = newTag();
   const redis = await startRedis();
   const servers: RunningServer[] = [];
@@ -99,6 +99,7 @@ test('exactly one of three processes with the same config runs the source; viewe
     // X-Timestamp is when the owner took the frame; the viewer got it in another process.
     const lags = viewer.reader.parts.slice(5).map((part) => part.receivedAt - Number(part.headers['x-timestamp']) * 1000).sort((a, b) => a - b);
     const p99 = lags[Math.floor(lags.length * 0.99)]!;
+    t.diagnostic(`publish → viewer on another process: p50 ${lags[Math.floor(lags.length / 2)]} ms, p99 ${p99} ms over ${lags.length} frames`);
     assert.ok(p99 < 500, `publish → viewer p99 ${p99} ms on loopback (bench/redis-fanout.ts measures it properly)`);
     const seen = await status(others[0]!);
     assert.equal(seen.bus.connected, true);
@@ -115,6 +116,12 @@ test('exactly one of three processes with the same config runs the source; viewe
     assert.ok(first!.receivedAt - late.connectedAt < 1500, `first frame after ${first!.receivedAt - late.connectedAt} ms`);
     assert.ok(readSeq(first!.body)! >= newestBefore, `the newest frame (${readSeq(first!.body)} ≥ ${newestBefore}), no backlog`);
     await late.reader.waitFor(10, 5000);
+    // Served exactly as a local stream: ?fps caps this viewer's rate on the follower.
+    const capped = await openStream(new URL('stream?fps=5', others[0]!.url));
+    viewers.push(capped);
+    await sleep(2000);
+    const cappedCount = capped.reader.parts.length;
+    assert.ok(cappedCount >= 5 && cappedCount <= 13, `?fps=5 for 2 s: ${cappedCount} parts`);
     // A snapshot from a process with no viewers is the newest frame too.
     const snapshot = await fetch(new URL('snapshot', others[1]!.url));
     assert.equal(snapshot.status, 200);
@@ -124,7 +131,7 @@ test('exactly one of three processes with the same config runs the source; viewe
   }
 });
 
-test('the owner killed with SIGKILL: another process takes the source over within 5 s, viewers elsewhere keep their connections', REDIS, async () => {
+test('the owner killed with SIGKILL: another process takes the source over within 5 s, viewers elsewhere keep their connections', REDIS, async (t) => {
   const tag = newTag();
   const redis = await startRedis();
   const servers: RunningServer[] = [];
@@ -144,6 +151,7 @@ test('the owner killed with SIGKILL: another process takes the source over withi
       return viewer.reader.parts.find((part) => part.receivedAt > killedAt + 200)!.receivedAt - killedAt;
     };
     const delays = await Promise.all(viewers.map(tookOver));
+    t.diagnostic(`frames again ${delays.join(' and ')} ms after the owner was killed`);
     for (const delay of delays) assert.ok(delay < 5000, `frames again ${delay} ms after the owner was killed`);
     const counts = viewers.map((viewer) => viewer.reader.parts.length);
     await eventually(() => viewers.every((viewer, i) => viewer.reader.parts.length > counts[i]! + 10), 5000, 'frames keep coming');
@@ -155,7 +163,7 @@ test('the owner killed with SIGKILL: another process takes the source over withi
   }
 });
 
-test('Redis stopped for 5 s and started again: viewers keep their connections and last frame, then resume without reconnecting', REDIS, async () => {
+test('Redis stopped for 5 s and started again: viewers keep their connections and last frame, then resume without reconnecting', REDIS, async (t) => {
   const tag = newTag();
   const redis = await startRedis();
   const servers: RunningServer[] = [];
@@ -181,6 +189,7 @@ test('Redis stopped for 5 s and started again: viewers keep their connections an
     const restartedAt = Date.now();
     await eventually(() => onFollower.reader.parts.length > atRestart + 10, 10_000, 'frames on the follower again');
     const resumedAfter = onFollower.reader.parts[atRestart]!.receivedAt - restartedAt;
+    t.diagnostic(`the follower's viewer had frames again ${resumedAfter} ms after Redis was back`);
     const follows = await status(follower);
     assert.equal(follows.bus.connected, true);
     assert.ok(follows.bus.reconnects >= 1);
@@ -349,5 +358,33 @@ test('a relay runs in one process and pulls while some process, not only its own
     await eventually(async () => (await pulling()) === 0, 8000, 'the relay lets go once no process has viewers');
   } finally {
     await cleanUp([...servers, upstream], redis, viewers);
+  }
+});
+
+test('a process started while Redis is not there serves, and joins the bus once Redis comes', REDIS, async () => {
+  const tag = newTag();
+  const redis = await startRedis();
+  await redis.kill();
+  const servers: RunningServer[] = [];
+  const viewers: OpenStream[] = [];
+  try {
+    const startedAt = Date.now();
+    servers.push(await serve(redis, ['--exec', pump(tag)]));
+    servers.push(await serve(redis, ['--exec', pump(tag)]));
+    assert.ok(Date.now() - startedAt < 15_000, 'both started without Redis');
+    for (const server of servers) assert.match(server.stderr(), /SP_ERR_BUS_DOWN redis: cannot reach redis:\/\/127\.0\.0\.1:\d+\/0 yet/);
+    assert.equal((await status(servers[0]!)).bus.connected, false);
+    assert.equal((await fetch(new URL('stream', servers[1]!.url))).status, 503, 'no frame anywhere yet');
+    await redis.start();
+    await eventually(async () => (await owners(servers)).length === 1, 8000, 'one owner once Redis is there');
+    const [owner] = await owners(servers);
+    const follower = servers.find((server) => server !== owner)!;
+    await eventually(async () => (await fetch(new URL('snapshot', follower.url))).status === 200, 5000, 'a frame on the follower');
+    const viewer = await openStream(new URL('stream', follower.url));
+    viewers.push(viewer);
+    await viewer.reader.waitFor(10, 10_000);
+    assert.equal(pumpsRunning(tag), 1);
+  } finally {
+    await cleanUp(servers, redis, viewers);
   }
 });

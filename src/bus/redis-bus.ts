@@ -161,7 +161,8 @@ export class RedisBus implements StreamBus {
       await this.close();
       throw new ServerPushError('SP_ERR_CONFIG', `redis: ${this.displayUrl} refused the credentials (${this.secrets.scrub(authError.message)}); give the password with --redis-password-file or SERVERPUSH_REDIS_PASSWORD`);
     }
-    await this.subscriber.subscribe(this.key('', 'ctl'), (message: string) => this.control(message)).catch(() => {});
+    // Not awaited: with Redis not there yet it completes (and is restored after every reconnection) when it is.
+    this.subscriber.subscribe(this.key('', 'ctl'), (message: string) => this.control(message)).catch(() => {});
     if (!waited) this.logger.warn('SP_ERR_BUS_DOWN', `redis: cannot reach ${this.displayUrl} yet (${this.lastError ?? 'no answer'}); serving local streams and trying again`);
   }
 
