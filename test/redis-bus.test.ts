@@ -50,7 +50,7 @@ interface BusStatus {
   streams: Record<string, { owner: boolean; subscribed: boolean; framesIn: number; framesOut: number; framesTooLarge: number; lagP99Ms: number }>;
 }
 
-async function status(server: RunningServer): Promise<{ bus: BusStatus; streams: Record<string, { viewers: number }> }> {
+async function status(server: RunningServer): Promise<{ bus: BusStatus; streams: Record<string, { viewers: number; source: string }> }> {
   return (await fetch(new URL('status', server.url))).json() as never;
 }
 
@@ -386,5 +386,31 @@ test('a process started while Redis is not there serves, and joins the bus once 
     assert.equal(pumpsRunning(tag), 1);
   } finally {
     await cleanUp(servers, redis, viewers);
+  }
+});
+
+test('the owner\'s source going down is seen by the other processes: their new viewers get 503 SP_ERR_SOURCE_DOWN, as with a local stream', REDIS, async () => {
+  const tag = newTag();
+  const redis = await startRedis();
+  const dir = await mkdtemp(join(tmpdir(), 'sp-redis-'));
+  const servers: RunningServer[] = [];
+  try {
+    // A command that sends ~10 frames and exits; restarted only after 30 s.
+    const config = join(dir, 'config.json');
+    await writeFile(config, JSON.stringify({ redis: redis.url, streams: { default: { type: 'exec', command: `${pump(tag)} | head -c 60000`, restartDelay: 30 } } }));
+    servers.push(await startCli(['--port', '0', '--config', config]));
+    await eventually(async () => (await owners(servers)).length === 1, 5000, 'the first process owns the source');
+    servers.push(await startCli(['--port', '0', '--config', config]));
+    const follower = servers[1]!;
+    await eventually(async () => (await status(servers[0]!)).streams['default']!.source === 'down', 10_000, 'the command exited');
+    await eventually(async () => (await status(follower)).streams['default']!.source === 'down', 5000, 'the follower sees the source down');
+    const answer = await fetch(new URL('stream', follower.url));
+    assert.equal(answer.status, 503);
+    const body = (await answer.json()) as { error: string; message: string };
+    assert.equal(body.error, 'SP_ERR_SOURCE_DOWN');
+    assert.match(body.message, /command/);
+  } finally {
+    await cleanUp(servers, redis);
+    await rm(dir, { recursive: true, force: true });
   }
 });

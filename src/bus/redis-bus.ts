@@ -9,7 +9,9 @@
  *   PREFIX{NAME}:latest   string: the newest frame, same bytes, PX TTL refreshed by the owner
  *   PREFIX{NAME}:lease    string: the owner's token, SET NX PX, renewed and released by Lua
  *   PREFIX{NAME}:watchers sorted set: processes with viewers, scored by when their presence ends
- *   PREFIX ctl            channel: `demand NAME` (someone asked for a stream that pulls on demand)
+ *   PREFIX{NAME}:down     string: why the source is down (set by its owner, cleared by the next frame)
+ *   PREFIX ctl            channel: `demand NAME` (someone asked for a stream that pulls on demand),
+ *                         `down NAME\nREASON` (its source went down)
  */
 import { createClient, RESP_TYPES } from '@redis/client';
 import { ServerPushError } from '../errors.ts';
@@ -25,13 +27,17 @@ import { DEFAULT_REDIS_LATEST_TTL_MS, DEFAULT_REDIS_LEASE_MS, DEFAULT_REDIS_MAX_
 type Client = ReturnType<typeof createClient>;
 type Argument = string | Buffer;
 
-/** SET latest + PUBLISH, one copy of the frame sent; refused (-1) when a lease token is given and is not the owner's. */
+/**
+ * SET latest + PUBLISH, one copy of the frame sent; refused (-1) when a lease token is given and
+ * is not the owner's. A frame means the source is up: its down notice goes.
+ */
 const PUBLISH = `
 if ARGV[4] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[4] then return -1 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+redis.call('DEL', KEYS[3])
 return redis.call('PUBLISH', ARGV[1], ARGV[2])`;
 /**
- * Renews the lease (and the latest frame's TTL) when it is still ours, or takes it again when
+ * Renews the lease (and the TTLs of the latest frame and of a down notice) when it is still ours, or takes it again when
  * nobody holds it (a Redis restarted empty): 1; 0 when another process holds it.
  */
 const RENEW = `
@@ -43,6 +49,7 @@ elseif holder ~= ARGV[1] then
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[3], ARGV[3])
 return 1`;
 /** Compare-and-delete: releases the lease only when it is ours. */
 const RELEASE = `
@@ -240,7 +247,7 @@ export class RedisBus implements StreamBus {
   /** Publishes a frame and makes it the stream's latest: the number of subscribers reached, or -1 when `token` no longer holds the lease. */
   async publish(stream: string, message: Uint8Array, token: string): Promise<number> {
     const body = Buffer.from(message.buffer, message.byteOffset, message.byteLength);
-    return Number(await this.script('PUBLISH', [this.key(stream, 'latest'), this.key(stream, 'lease')], [this.key(stream, 'frames'), body, String(this.latestTtlMs), token]));
+    return Number(await this.script('PUBLISH', [this.key(stream, 'latest'), this.key(stream, 'lease'), this.key(stream, 'down')], [this.key(stream, 'frames'), body, String(this.latestTtlMs), token]));
   }
 
   /** The stream's latest frame, or undefined. */
@@ -256,7 +263,7 @@ export class RedisBus implements StreamBus {
 
   /** Renews the lease (and the latest frame's TTL) if `token` still holds it. */
   async renew(stream: string, token: string): Promise<boolean> {
-    return Number(await this.script('RENEW', [this.key(stream, 'lease'), this.key(stream, 'latest')], [token, String(this.leaseMs), String(this.latestTtlMs)])) === 1;
+    return Number(await this.script('RENEW', [this.key(stream, 'lease'), this.key(stream, 'latest'), this.key(stream, 'down')], [token, String(this.leaseMs), String(this.latestTtlMs)])) === 1;
   }
 
   /** Refreshes the latest frame's TTL (a `local` stream's publisher). */
@@ -273,6 +280,18 @@ export class RedisBus implements StreamBus {
     return Number(await this.script('PRESENCE', [this.key(stream, 'watchers')], [this.nodeId, String(ttlMs)]));
   }
 
+  /** The source of `stream` is down (`reason`, already free of secrets): a key for newcomers, a notice for the others. The next frame clears it. */
+  async sourceDown(stream: string, reason: string): Promise<void> {
+    await this.commands.sendCommand(['SET', this.key(stream, 'down'), reason, 'PX', String(this.latestTtlMs)]);
+    await this.commands.sendCommand(['PUBLISH', this.key('', 'ctl'), `down ${stream}\n${reason}`]);
+  }
+
+  /** Why the source of `stream` is down, or undefined while it is up. */
+  async downReason(stream: string): Promise<string | undefined> {
+    const reply = await this.commands.sendCommand(['GET', this.key(stream, 'down')]);
+    return reply === null || reply === undefined ? undefined : String(reply);
+  }
+
   /** Tells the owner of `stream` that someone asked for it (wakes a source that pulls on demand). */
   async demand(stream: string): Promise<void> {
     await this.commands.sendCommand(['PUBLISH', this.key('', 'ctl'), `demand ${stream}`]);
@@ -287,8 +306,10 @@ export class RedisBus implements StreamBus {
   }
 
   private control(message: string): void {
-    const match = /^demand (.+)$/.exec(message);
-    if (match) this.links.get(match[1]!)?.remoteDemand();
+    const demand = /^demand (.+)$/.exec(message);
+    if (demand) this.links.get(demand[1]!)?.remoteDemand();
+    const down = /^down ([^\n]+)\n([\s\S]*)$/.exec(message);
+    if (down) this.links.get(down[1]!)?.remoteDown(down[2]!);
   }
 
   /** An error of the bus as it may be logged (no password). */

@@ -121,7 +121,7 @@ export class StreamLink implements BusLink {
     }
     this.ticking = setInterval(() => void this.tick(), BUS_TICK_MS);
     this.ticking.unref?.();
-    void this.tick();
+    void this.tick().then(() => this.checkDown());
   }
 
   /** The number of viewers the source is shown: this process's, plus one per other process with viewers. */
@@ -147,6 +147,12 @@ export class StreamLink implements BusLink {
     const view: LiveStream = new Proxy(live, {
       get(target, property) {
         if (property === 'viewers') return link.globalViewers;
+        if (property === 'setSource') {
+          return (state: Parameters<LiveStream['setSource']>[0]) => {
+            target.setSource(state);
+            link.announceState();
+          };
+        }
         if (property === 'on' || property === 'off' || property === 'once') {
           return (event: string, listener: (...args: never[]) => void) => {
             if (event !== 'viewers') {
@@ -348,6 +354,18 @@ export class StreamLink implements BusLink {
     await this.bus.demand(this.name).catch(() => {});
   }
 
+  /** The owner's source went down: the other processes' streams go down too (new viewers get 503 as with a local stream). */
+  announceState(): void {
+    const state = this.live?.source;
+    if (!state || state.up || !this.owning || !this.bus.writable) return;
+    void this.bus.sourceDown(this.name, state.reason).catch(() => {});
+  }
+
+  /** The owner (another process) says its source is down. */
+  remoteDown(reason: string): void {
+    if (!this.owning && this.live && this.role === 'leased') this.live.setSource({ up: false, reason });
+  }
+
   /** The owner heard that another process was asked for the stream. */
   remoteDemand(): void {
     if (this.owning) this.live?.demand();
@@ -392,11 +410,20 @@ export class StreamLink implements BusLink {
       return;
     }
     if (message) this.receive(message, false);
+    await this.checkDown();
+  }
+
+  /** Reads whether the owner's source is down (a notice this process may have missed: it started or reconnected after it). */
+  private async checkDown(): Promise<void> {
+    if (this.role !== 'leased' || this.owning || !this.bus.writable) return;
+    const down = await this.bus.downReason(this.name).catch(() => undefined);
+    if (down !== undefined && !this.owning) this.live?.setSource({ up: false, reason: down });
   }
 
   /** The bus is (back) up: the subscription was restored by the client; catch up with the newest frame. */
   private async resync(): Promise<void> {
     if (this.subscribed) await this.catchUp();
+    else await this.checkDown();
     await this.tick();
   }
 
