@@ -414,3 +414,30 @@ test('the owner\'s source going down is seen by the other processes: their new v
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('an owner stopped cleanly (SIGTERM) releases its lease: another process takes over at once', REDIS, async () => {
+  const tag = newTag();
+  const redis = await startRedis();
+  const servers: RunningServer[] = [];
+  const viewers: OpenStream[] = [];
+  try {
+    servers.push(await serve(redis, ['--exec', pump(tag)]));
+    await eventually(async () => (await owners(servers)).length === 1, 5000, 'the first process owns the source');
+    servers.push(await serve(redis, ['--exec', pump(tag)]));
+    const [owner, follower] = servers as [RunningServer, RunningServer];
+    const viewer = await openStream(new URL('stream', follower.url));
+    viewers.push(viewer);
+    await viewer.reader.waitFor(5, 10_000);
+    assert.equal(await owner.stop('SIGTERM'), 0);
+    const exitedAt = Date.now();
+    // Without the release the lease would run out 2.5-3 s after the owner's last renewal.
+    await eventually(async () => (await owners([follower])).length === 1, 3000, 'the follower took the lease');
+    const tookOver = Date.now() - exitedAt;
+    assert.ok(tookOver < 2000, `taken over ${tookOver} ms after the owner exited, sooner than its lease would have run out`);
+    await eventually(() => viewer.reader.parts.some((part) => part.receivedAt > exitedAt + 200), 5000, 'frames from the new owner');
+    assert.equal(await redis.command(['EXISTS', 'serverpush:{default}:watchers']), 1, 'the follower\'s presence is there');
+    assert.equal(viewer.response.complete, false);
+  } finally {
+    await cleanUp(servers, redis, viewers);
+  }
+});
