@@ -109,6 +109,8 @@ export class RedisBus implements StreamBus {
   private downSince: number | undefined = performance.now();
   /** Times the bus came back after it was lost. */
   reconnects = 0;
+  /** When it last came back (performance.now()), or undefined. */
+  reconnectedAt: number | undefined;
   private lastError: string | undefined;
   private warnedDown = false;
 
@@ -184,6 +186,7 @@ export class RedisBus implements StreamBus {
         this.logger.info(`redis: connected to ${this.displayUrl} (bus of live streams; this process is ${this.nodeId})`);
       } else if (this.downSince !== undefined) {
         this.reconnects++;
+        this.reconnectedAt = performance.now();
         this.logger.info(`redis: connected again to ${this.displayUrl} after ${Math.round(performance.now() - this.downSince)} ms; streams resume`);
       }
       this.downSince = undefined;

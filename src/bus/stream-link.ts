@@ -254,6 +254,9 @@ export class StreamLink implements BusLink {
       return;
     }
     if (!this.bus.writable) return;
+    // Just after Redis came back (perhaps restarted empty), the owner before the outage renews
+    // its lease first (within a tick): the source does not move for an outage.
+    if (this.bus.reconnectedAt !== undefined && performance.now() - this.bus.reconnectedAt < 2 * BUS_TICK_MS) return;
     let taken = false;
     try {
       taken = await this.bus.acquire(this.name, this.token);
@@ -271,6 +274,7 @@ export class StreamLink implements BusLink {
     this.epoch = newEpoch();
     this.seq = 0;
     this.lastIn = undefined;
+    this.waiting = undefined;
     const live = this.live!;
     this.bus.logger.info(`stream ${this.name}: this process runs the source (it holds the lease)`);
     await this.updateSubscription();
