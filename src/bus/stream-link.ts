@@ -22,29 +22,10 @@ import type { Source } from '../sources/source.ts';
 import type { BusLink, BusRole } from './bus-types.ts';
 import type { RedisBus } from './redis-bus.ts';
 import { decodeBusFrame, encodeBusFrame, newEpoch, type BusFrame } from './frame-codec.ts';
+import { LagMeter } from './lag-meter.ts';
+import { sourceView } from './source-view.ts';
 import { isServerPushError } from '../errors.ts';
 import { BUS_TICK_MS, BUS_SUBSCRIPTION_LINGER_MS, BUS_PREPARE_WAIT_MS } from '../defaults.ts';
-
-/** Lag figures of the frames received over the bus, in ms (publish in one process → pushed into this one's hub). */
-class LagMeter {
-  last = 0;
-  max = 0;
-  private samples: number[] = [];
-
-  add(ms: number): void {
-    this.last = ms;
-    if (ms > this.max) this.max = ms;
-    this.samples.push(ms);
-    if (this.samples.length > 1024) this.samples.splice(0, 512);
-  }
-
-  /** The 99th percentile of the last (up to) 1024 frames. */
-  get p99(): number {
-    if (this.samples.length === 0) return 0;
-    const sorted = [...this.samples].sort((a, b) => a - b);
-    return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))]!;
-  }
-}
 
 export class StreamLink implements BusLink {
   /** Frames this process put on the bus, and those it got from it (pushed into its hub). */
@@ -137,42 +118,13 @@ export class StreamLink implements BusLink {
     for (const listener of [...this.viewerListeners]) listener(count);
   }
 
-  /**
-   * The stream as the owner's source sees it: the same stream, but `viewers` (and its `'viewers'`
-   * event) count the viewers of every process, so that a relay or an on-demand command pulls while
-   * any process has viewers, not only this one.
-   */
+  /** The stream as the owner's source sees it (src/bus/source-view.ts). */
   private sourceView(live: LiveStream): LiveStream {
-    const link = this;
-    const view: LiveStream = new Proxy(live, {
-      get(target, property) {
-        if (property === 'viewers') return link.globalViewers;
-        if (property === 'setSource') {
-          return (state: Parameters<LiveStream['setSource']>[0]) => {
-            target.setSource(state);
-            link.announceState();
-          };
-        }
-        if (property === 'on' || property === 'off' || property === 'once') {
-          return (event: string, listener: (...args: never[]) => void) => {
-            if (event !== 'viewers') {
-              (target[property] as (event: string, listener: (...args: never[]) => void) => unknown).call(target, event, listener);
-            } else if (property === 'off') {
-              link.viewerListeners.delete(listener as (count: number) => void);
-            } else if (property === 'on') {
-              link.viewerListeners.add(listener as (count: number) => void);
-            } else {
-              const once = (count: number) => { link.viewerListeners.delete(once); (listener as (count: number) => void)(count); };
-              link.viewerListeners.add(once);
-            }
-            return view;
-          };
-        }
-        const value = Reflect.get(target, property, target) as unknown;
-        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-      },
+    return sourceView(live, {
+      viewers: () => this.globalViewers,
+      viewerListeners: this.viewerListeners,
+      stateChanged: () => this.announceState(),
     });
-    return view;
   }
 
   // ---- publishing -------------------------------------------------------------------------
