@@ -441,3 +441,25 @@ test('an owner stopped cleanly (SIGTERM) releases its lease: another process tak
     await cleanUp(servers, redis, viewers);
   }
 });
+
+test('a process that finds its lease held by another stops its source', REDIS, async () => {
+  const tag = newTag();
+  const redis = await startRedis();
+  const servers: RunningServer[] = [];
+  try {
+    servers.push(await serve(redis, ['--exec', pump(tag)]));
+    await eventually(async () => (await owners(servers)).length === 1, 5000, 'it owns the source');
+    await eventually(() => pumpsRunning(tag) === 1, 3000, 'its command runs');
+    // Another holder (as after a partition): the owner's next renewal fails.
+    await redis.command(['SET', 'serverpush:{default}:lease', 'someone-else', 'PX', '3000']);
+    await eventually(() => /SP_ERR_LEASE_LOST stream default: stopped the source here: another process holds the lease/.test(servers[0]!.stderr()), 3000, 'the loss logged');
+    await eventually(() => pumpsRunning(tag) === 0, 3000, 'its command stopped');
+    assert.equal((await owners(servers)).length, 0);
+    // Once that lease runs out, the process takes the source again.
+    await eventually(async () => (await owners(servers)).length === 1, 6000, 'the lease taken again');
+    await eventually(() => pumpsRunning(tag) === 1, 3000, 'the command runs again');
+    assert.equal((await status(servers[0]!)).bus.streams['default']!.owner, true);
+  } finally {
+    await cleanUp(servers, redis);
+  }
+});
