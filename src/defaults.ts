@@ -111,3 +111,15 @@ export const DEFAULT_AUTH_TRACKED_ADDRESSES = 10_000;
 export const DEFAULT_CREDENTIAL_CACHE_MS = 60_000;
 /** Access control: password checks (bcrypt, in a worker thread) that may wait at once; more get 503 `SP_ERR_AUTH_BUSY`. */
 export const DEFAULT_BCRYPT_QUEUE = 64;
+/** Redis bus (`--redis`): frames larger than this are not put on the bus (served by their own process only). 8 MiB. */
+export const DEFAULT_REDIS_MAX_FRAME_BYTES = 8 * 1024 * 1024;
+/** Redis bus: a source's lease lasts this long unless renewed; an owner that dies is replaced within about this long. */
+export const DEFAULT_REDIS_LEASE_MS = 3000;
+/** Redis bus: a stream's latest frame stays in Redis this long after its owner stops refreshing it. */
+export const DEFAULT_REDIS_LATEST_TTL_MS = 10_000;
+/** Redis bus: how often each stream renews or tries its lease and its presence. */
+export const BUS_TICK_MS = 500;
+/** Redis bus: a process stays subscribed to a stream this long after its last viewer left. */
+export const BUS_SUBSCRIPTION_LINGER_MS = 10_000;
+/** Redis bus: a request for a stream not yet subscribed waits at most this long for its latest frame. */
+export const BUS_PREPARE_WAIT_MS = 1000;

@@ -51,7 +51,12 @@ export type ServerPushErrorCode =
   | 'SP_ERR_SOURCE_STALLED'
   | 'SP_ERR_STALE_FRAME'
   | 'SP_ERR_TLS'
-  | 'SP_ERR_UNPROTECTED';
+  | 'SP_ERR_UNPROTECTED'
+
+  | 'SP_ERR_BUS_DOWN'
+  | 'SP_ERR_BUS_FRAME_TOO_LARGE'
+  | 'SP_ERR_BUS_BAD_FRAME'
+  | 'SP_ERR_LEASE_LOST';
 
 /** Base class of every error serverpush throws. */
 export class ServerPushError extends Error {

@@ -12,6 +12,7 @@ export { RelaySource, type RelaySourceOptions } from './sources/relay.ts';
 export { PollSource, type PollSourceOptions } from './sources/poll.ts';
 export { StallWatch, StallCheckedSource, type StallWatchOptions } from './sources/stall.ts';
 export type { Source } from './sources/source.ts';
+export type { RedisBusOptions } from './bus/bus-types.ts';
 export type { PipeFormat } from './sources/frame-feed.ts';
 export { liveHandler, serveNode } from './adapters/node-http.ts';
 export { createStreamLogger } from './log.ts';

@@ -32,6 +32,7 @@ const CLI_DEFAULTS: Array<[option: string, value: string]> = [
   ['--source-stall', String(defaults.DEFAULT_SOURCE_STALL_MS / 1000)],
   ['--snapshot-max-age', String(defaults.DEFAULT_SNAPSHOT_MAX_AGE_MS / 1000)],
   ['--exec-idle', String(defaults.DEFAULT_EXEC_IDLE_MS / 1000)],
+  ['--redis-max-frame-bytes', String(defaults.DEFAULT_REDIS_MAX_FRAME_BYTES)],
 ];
 
 test('the README option table gives each CLI default as src/defaults.ts has it', () => {

@@ -6,8 +6,9 @@ import { normalizeCors, type CorsOrigins } from '../server/viewer-routes.ts';
 import type { PipeFormat } from '../sources/frame-feed.ts';
 import { OPS_OPTIONS, parseOpsArgs, type OpsArgs } from './ops-args.ts';
 import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_MAX_HEADER_BYTES, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_SOURCE_START_GRACE_MS } from '../defaults.ts';
-import { DEFAULT_BACKLOG, DEFAULT_HOST, DEFAULT_INTERVAL_MS, DEFAULT_MAX_PART_BYTES, DEFAULT_PORT, DEFAULT_RELAY_IDLE_MS, DEFAULT_STALL_TIMEOUT_MS, DEFAULT_MAX_UNSENT_BYTES } from '../defaults.ts';
+import { DEFAULT_BACKLOG, DEFAULT_HOST, DEFAULT_INTERVAL_MS, DEFAULT_MAX_PART_BYTES, DEFAULT_PORT, DEFAULT_RELAY_IDLE_MS, DEFAULT_STALL_TIMEOUT_MS, DEFAULT_MAX_UNSENT_BYTES, DEFAULT_REDIS_MAX_FRAME_BYTES } from '../defaults.ts';
 import { DEFAULT_EXEC_IDLE_MS, DEFAULT_POLL_INTERVAL_MS, DEFAULT_SNAPSHOT_MAX_AGE_MS, DEFAULT_SNAPSHOT_WAIT_MS, DEFAULT_SOURCE_STALL_MS } from '../defaults.ts';
+import { checkRedisUrl } from '../bus/redis-options.ts';
 
 export const USAGE = `Usage: serverpush serve [DIR] [options]
        serverpush serve --watch PATH | --stdin | --exec "CMD" | --relay URL | --poll URL [options]
@@ -77,6 +78,13 @@ Options:
   --tls-cert FILE       serve HTTPS (HTTP/2 and HTTP/1.1 on the port) with this PEM certificate
                         chain; needs --tls-key; SIGHUP reads both files again
   --tls-key FILE        the certificate's private key (PEM)
+  --redis URL           share the live streams with other serverpush processes through Redis
+                        (redis://HOST:PORT/DB, rediss:// for TLS; docs/scaling.md); each
+                        source runs in one process, every process serves its viewers
+  --redis-password-file FILE
+                        Redis's password, read from FILE (or SERVERPUSH_REDIS_PASSWORD)
+  --redis-max-frame-bytes N
+                        frames larger than N bytes are not put on the bus (default ${DEFAULT_REDIS_MAX_FRAME_BYTES})
   --cors ORIGIN         let pages of ORIGIN (e.g. https://example.com; * for any) read the
                         streams and embed the viewer; repeat for more origins
   --quiet               log warnings and errors only (same as --log-level warn)
@@ -118,6 +126,10 @@ export interface ServeArgs {
   access: AccessOptions;
   /** --tls-cert and --tls-key: serve HTTPS with these PEM files (both or neither). */
   tls: { certFile: string; keyFile: string } | undefined;
+  /** --redis, --redis-password-file, --redis-max-frame-bytes: the bus (src/bus/). */
+  redis: string | undefined;
+  redisPasswordFile: string | undefined;
+  redisMaxFrameBytes: number | undefined;
   quiet: boolean;
   /** Logs, limits, readiness, config reload (ops-args.ts). */
   ops: OpsArgs;
@@ -184,6 +196,9 @@ const SERVE_OPTIONS: Record<string, OptionSpec> = {
   'trust-proxy': { type: 'string', multiple: true, value: 'ADDR' },
   'tls-cert': { type: 'string', value: 'FILE' },
   'tls-key': { type: 'string', value: 'FILE' },
+  redis: { type: 'string', value: 'URL' },
+  'redis-password-file': { type: 'string', value: 'FILE' },
+  'redis-max-frame-bytes': { type: 'string', value: 'N' },
   quiet: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
@@ -191,10 +206,10 @@ const SERVE_OPTIONS: Record<string, OptionSpec> = {
 };
 
 /** Options that take a path, a command, a URL or a name: an empty value is a mistake. */
-const NOT_EMPTY = ['host', 'watch', 'exec', 'relay', 'config', 'relay-user', 'relay-password-file', 'htpasswd', 'tokens-file', 'link-secret-file', 'relay-boundary', 'poll', 'tls-cert', 'tls-key'] as const;
+const NOT_EMPTY = ['host', 'watch', 'exec', 'relay', 'config', 'relay-user', 'relay-password-file', 'htpasswd', 'tokens-file', 'link-secret-file', 'relay-boundary', 'poll', 'tls-cert', 'tls-key', 'redis', 'redis-password-file'] as const;
 
 /** Options of the server as a whole: they apply whatever the source (also with --config). */
-const SERVER_OPTIONS = new Set(['port', 'host', 'backlog', 'base-path', 'cors', 'quiet', 'config', 'help', 'version', 'htpasswd', 'tokens-file', 'link-secret-file', 'allow', 'deny', 'trust-proxy', 'tls-cert', 'tls-key', ...Object.keys(OPS_OPTIONS)]);
+const SERVER_OPTIONS = new Set(['port', 'host', 'backlog', 'base-path', 'cors', 'quiet', 'config', 'help', 'version', 'htpasswd', 'tokens-file', 'link-secret-file', 'allow', 'deny', 'trust-proxy', 'tls-cert', 'tls-key', 'redis', 'redis-password-file', 'redis-max-frame-bytes', ...Object.keys(OPS_OPTIONS)]);
 
 /** Which source the options choose, in words, and the options that apply to it besides the server's. */
 function applicable(values: OptionValues, hasDir: boolean): { source: string; options: string[] } {
@@ -218,6 +233,7 @@ export function parseCommand(argv: readonly string[], defaultDir: string): Comma
     'drop-duplicates'?: boolean; 'serve-last'?: boolean; 'max-part-bytes'?: string; 'stall-timeout'?: string; 'max-unsent-bytes'?: string; cors?: string[]; quiet?: boolean; help?: boolean; version?: boolean;
     htpasswd?: string; 'tokens-file'?: string; 'link-secret-file'?: string; allow?: string[]; deny?: string[]; 'trust-proxy'?: string[];
     'tls-cert'?: string; 'tls-key'?: string;
+    redis?: string; 'redis-password-file'?: string; 'redis-max-frame-bytes'?: string;
   };
   if (values.help) return { command: 'help' };
   if (values.version) return { command: 'version' };
@@ -236,6 +252,8 @@ export function parseCommand(argv: readonly string[], defaultDir: string): Comma
     invalid(`${list} ${refused.length === 1 ? 'does' : 'do'} not apply to ${source}`);
   }
   if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) invalid(values['tls-cert'] === undefined ? '--tls-key needs --tls-cert (the certificate it belongs to)' : '--tls-cert needs --tls-key (the certificate\'s private key)');
+  if (values.redis !== undefined) checkRedisUrl(values.redis, '--redis', 'SP_ERR_INVALID_OPTION', true);
+  if (values.redis === undefined && (values['redis-password-file'] !== undefined || values['redis-max-frame-bytes'] !== undefined)) invalid('--redis-password-file and --redis-max-frame-bytes go with --redis URL');
   if (values.format !== undefined && !['auto', 'mjpeg', 'multipart'].includes(values.format)) invalid(`--format must be auto, mjpeg or multipart, got ${JSON.stringify(values.format)}`);
 
   const intervalMs = number('interval', values.interval, DEFAULT_INTERVAL_MS / 1000, (n) => n > 0 && n <= 86_400, 'a number of seconds above 0 and at most 86400 (fractions allowed)') * 1000;
@@ -301,6 +319,9 @@ export function parseCommand(argv: readonly string[], defaultDir: string): Comma
       ...(values['trust-proxy'] !== undefined ? { trustProxy: values['trust-proxy'] } : {}),
     },
     tls: values['tls-cert'] === undefined || values['tls-key'] === undefined ? undefined : { certFile: values['tls-cert'], keyFile: values['tls-key'] },
+    redis: values.redis,
+    redisPasswordFile: values['redis-password-file'],
+    redisMaxFrameBytes: values['redis-max-frame-bytes'] === undefined ? undefined : number('redis-max-frame-bytes', values['redis-max-frame-bytes'], DEFAULT_REDIS_MAX_FRAME_BYTES, (n) => Number.isSafeInteger(n) && n > 0 && n <= 512 * 1024 * 1024, 'a positive integer of at most 536870912 (Redis\'s largest string)'),
     quiet: values.quiet ?? false,
     ops: parseOpsArgs(raw),
   };

@@ -5,6 +5,7 @@ import type { StreamSpec } from '../server/stream-spec.ts';
 import { OPS_CONFIG_KEYS, opsFromConfig, type OpsConfig } from './ops-args.ts';
 import type { AccessOptions, StreamAccess } from '../server/access/policy.ts';
 import { ACCESS_KEYS, accessFromConfig, takeStreamAccess } from './access-config.ts';
+import { checkRedisUrl } from '../bus/redis-options.ts';
 
 /**
  * The config file: JSON with optional `port`, `host` and `backlog`, and `streams`, an object of named
@@ -23,6 +24,10 @@ export interface ConfigFile {
   basePath?: string;
   /** `tlsCert` and `tlsKey` (both or neither), paths relative to the file: serve HTTPS. */
   tls?: { certFile: string; keyFile: string };
+  /** The Redis bus: `redis` (URL; a password may be in it here), `redisPasswordFile`, `redisMaxFrameBytes`. */
+  redis?: string;
+  redisPasswordFile?: string;
+  redisMaxFrameBytes?: number;
   streams: Record<string, StreamSpec>;
   /** Limits (`maxViewers`, `maxSession`, … see ops-args.ts) and `startGrace`. */
   ops?: OpsConfig;
@@ -160,13 +165,19 @@ export async function loadConfig(file: string): Promise<ConfigFile> {
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(file, 'must hold a JSON object');
   const r = raw as Raw;
-  for (const key of Object.keys(r)) if (!['port', 'host', 'backlog', 'basePath', 'streams', 'tlsCert', 'tlsKey', ...OPS_CONFIG_KEYS, ...ACCESS_KEYS].includes(key)) fail(file, `unknown key ${JSON.stringify(key)}`);
+  for (const key of Object.keys(r)) if (!['port', 'host', 'backlog', 'basePath', 'streams', 'tlsCert', 'tlsKey', 'redis', 'redisPasswordFile', 'redisMaxFrameBytes', ...OPS_CONFIG_KEYS, ...ACCESS_KEYS].includes(key)) fail(file, `unknown key ${JSON.stringify(key)}`);
   const port = r['port'];
   if (port !== undefined && (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535)) fail(file, 'port must be an integer from 0 to 65535');
   const host = text(r, 'host', file, false);
   const basePath = text(r, 'basePath', file, false);
   const backlog = r['backlog'];
   if (backlog !== undefined && (typeof backlog !== 'number' || !Number.isInteger(backlog) || backlog < 1 || backlog > 65535)) fail(file, 'backlog must be an integer from 1 to 65535');
+  const redis = text(r, 'redis', file, false);
+  if (redis !== undefined) checkRedisUrl(redis, `${file}: redis`, 'SP_ERR_CONFIG', false);
+  const redisPasswordFile = text(r, 'redisPasswordFile', file, false);
+  const redisMaxFrameBytes = r['redisMaxFrameBytes'];
+  if (redisMaxFrameBytes !== undefined && (typeof redisMaxFrameBytes !== 'number' || !Number.isSafeInteger(redisMaxFrameBytes) || redisMaxFrameBytes <= 0 || redisMaxFrameBytes > 512 * 1024 * 1024)) fail(file, 'redisMaxFrameBytes must be a positive integer of at most 536870912');
+  if (redis === undefined && (redisPasswordFile !== undefined || redisMaxFrameBytes !== undefined)) fail(file, 'redisPasswordFile and redisMaxFrameBytes go with redis');
   const streams = r['streams'];
   if (typeof streams !== 'object' || streams === null || Array.isArray(streams) || Object.keys(streams).length === 0) fail(file, 'streams must be an object with at least one stream');
   const base = dirname(resolve(file));
@@ -183,7 +194,7 @@ export async function loadConfig(file: string): Promise<ConfigFile> {
   let access = accessFromConfig(r, file, base);
   if (Object.keys(streamAccess).length > 0) access = { ...access, streams: streamAccess };
   return {
-    ...defined({ port: port as number | undefined, host, backlog: backlog as number | undefined, basePath, access }),
+    ...defined({ port: port as number | undefined, host, backlog: backlog as number | undefined, basePath, access, redis, redisPasswordFile: redisPasswordFile === undefined ? undefined : resolve(base, redisPasswordFile), redisMaxFrameBytes: redisMaxFrameBytes as number | undefined }),
     ...(tlsCert !== undefined && tlsKey !== undefined ? { tls: { certFile: resolve(base, tlsCert), keyFile: resolve(base, tlsKey) } } : {}),
     streams: specs,
     ops: opsFromConfig(r, file),

@@ -10,6 +10,7 @@ import { isServerPushError, type ServerPushErrorCode } from '../errors.ts';
 import { runGet } from './get.ts';
 import { runPasswd, runSign, runToken } from './access-commands.ts';
 import { loadConfig } from './config.ts';
+import { redisBusOptions } from '../bus/redis-options.ts';
 import { unsentLimitSupport } from '../adapters/socket-buffer.ts';
 import type { StreamSpec } from '../server/stream-spec.ts';
 import { DEFAULT_INTERVAL_MS, DEFAULT_POLL_INTERVAL_MS } from '../defaults.ts';
@@ -98,6 +99,8 @@ async function main(argv: readonly string[]): Promise<void> {
   let config;
   try {
     config = command.config === undefined ? undefined : await loadConfig(command.config);
+    const redisUrl = command.redis ?? config?.redis;
+    const redis = redisUrl === undefined ? undefined : await redisBusOptions({ url: redisUrl, passwordFile: command.redisPasswordFile ?? (command.redis === undefined ? config?.redisPasswordFile : undefined), maxFrameBytes: command.redisMaxFrameBytes ?? config?.redisMaxFrameBytes });
     server = await createServer({
       streams: config?.streams ?? command.streams,
       logger,
@@ -113,6 +116,7 @@ async function main(argv: readonly string[]): Promise<void> {
       // The access flags replace the config file's keys of the same name; its other access keys stay.
       ...optional('access', config?.access || Object.keys(command.access).length > 0 ? { ...config?.access, ...command.access } : undefined),
       ...optional('tls', command.tls ?? config?.tls),
+      ...optional('redis', redis),
     });
   } catch (error) {
     if (isServerPushError(error) && ['SP_ERR_DIR_NOT_FOUND', 'SP_ERR_NOT_A_DIRECTORY', 'SP_ERR_CONFIG', 'SP_ERR_UNKNOWN_TYPE', 'SP_ERR_NOT_A_FILE', 'SP_ERR_UNREADABLE', 'SP_ERR_TLS'].includes(error.code)) {

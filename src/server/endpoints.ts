@@ -17,12 +17,15 @@ import { DEFAULT_INTERVAL_MS, DEFAULT_MAX_PART_BYTES, DEFAULT_POLL_INTERVAL_MS, 
 import { SlideshowEndpoint } from './slideshow-endpoint.ts';
 import { LiveEndpoint } from './live-endpoint.ts';
 import { STREAM_NAME, type StreamSpec } from './stream-spec.ts';
+import type { StreamBus } from '../bus/bus-types.ts';
 
 /** What the process around the server lends it: a logger, and standard input for a `stdin` stream. */
 export interface EndpointResources {
   logger: Logger;
   /** The bytes of a `stdin` stream (the CLI passes `process.stdin`). */
   stdin?: (AsyncIterable<Uint8Array> & { destroy?: () => void }) | undefined;
+  /** The bus live streams are shared on (`--redis`), if any. */
+  bus?: StreamBus | undefined;
 }
 
 /**
@@ -51,6 +54,17 @@ export async function createEndpoint(name: string, spec: StreamSpec, ctx: Endpoi
     serveLastWhenDown: spec.serveLastWhenDown ?? false,
     ...(spec.boundary ? { boundary: spec.boundary } : {}),
   });
+  const own = await createSource(name, spec, live, resources);
+  // With a bus (--redis), the stream's link to it runs the source, in this process or another.
+  const source = resources.bus?.link(name, live, spec.type === 'push' || spec.type === 'stdin' ? 'local' : 'leased', own, () => createSource(name, spec, live, resources)) ?? own;
+  const endpoint = new LiveEndpoint(name, live, source, { snapshotMaxAgeMs: spec.snapshotMaxAgeMs ?? defaultSnapshotMaxAge(spec) });
+  return { endpoint, start: () => endpoint.startSource() };
+}
+
+/** The source of a live stream (undefined for a `push` stream): made anew each time a bus lease is taken again. */
+export async function createSource(name: string, spec: StreamSpec, live: LiveStream, resources: EndpointResources): Promise<Source | undefined> {
+  const maxPartBytes = spec.maxPartBytes ?? DEFAULT_MAX_PART_BYTES;
+  const { logger } = resources;
   let source: Source | undefined;
   switch (spec.type) {
     case 'slideshow':
@@ -118,8 +132,7 @@ export async function createEndpoint(name: string, spec: StreamSpec, ctx: Endpoi
       source = undefined;
       break;
   }
-  const endpoint = new LiveEndpoint(name, live, source, { snapshotMaxAgeMs: spec.snapshotMaxAgeMs ?? defaultSnapshotMaxAge(spec) });
-  return { endpoint, start: () => endpoint.startSource() };
+  return source;
 }
 
 /**

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { formatTimestamp } from '../protocol/encoder.ts';
 import type { LiveStream } from '../hub/live-stream.ts';
 import type { Source } from '../sources/source.ts';
+import type { BusLink } from '../bus/bus-types.ts';
 import { liveRefusal, liveServable, refusal, type Servable } from '../adapters/serve.ts';
 import { sendBody, sendRefusal, type Endpoint } from './http-util.ts';
 import { ageMs, freshnessHeaders, nextPart } from './freshness.ts';
@@ -50,6 +51,7 @@ export class LiveEndpoint implements Endpoint {
       get stallTimeoutMs() { return servable.stallTimeoutMs; },
       get maxUnsentBytes() { return servable.maxUnsentBytes; },
       open: async (request) => {
+        await this.prepare();
         if (live.sourceState === 'idle') {
           live.demand();
           await nextPart(live, this.waitMs);
@@ -60,6 +62,14 @@ export class LiveEndpoint implements Endpoint {
     live.on('part', (part: { contentType: string }) => {
       if (!isImageType(part.contentType)) this.sawNonImage = true;
     });
+  }
+
+  /**
+   * Awaited before a request is served: a bus link (`--redis`, src/bus/stream-link.ts) brings the
+   * stream's newest frame first; other sources have nothing to do.
+   */
+  private async prepare(): Promise<void> {
+    await (this.source as Partial<BusLink> | undefined)?.prepare?.();
   }
 
   /** Starts the source (the server listens). */
@@ -130,6 +140,7 @@ export class LiveEndpoint implements Endpoint {
    * with a true `Age`). Every 200 says how old its frame is: `X-Timestamp`, `Last-Modified`, `Age`.
    */
   async snapshot(_req: IncomingMessage, res: ServerResponse): Promise<void> {
+    await this.prepare();
     this.live.demand();
     const state = this.live.sourceState;
     if (state !== 'down' && state !== 'stalled' && !this.fresh()) {
@@ -186,3 +197,4 @@ export class LiveEndpoint implements Endpoint {
     this.live.closeViewers();
   }
 }
+

@@ -15,6 +15,7 @@ import { LiveEndpoint } from './live-endpoint.ts';
 import type { StreamSpec } from './stream-spec.ts';
 import { serveNode } from '../adapters/node-http.ts';
 import type { ServeHooks } from '../adapters/serve.ts';
+import type { RedisBusOptions, StreamBus } from '../bus/bus-types.ts';
 import { DEFAULT_BACKLOG, DEFAULT_CLOSE_GRACE_MS, DEFAULT_HOST, DEFAULT_PORT } from '../defaults.ts';
 import { Operations, type RouteKind } from './operations.ts';
 import { resolveLimits, type ServerLimits } from './limits.ts';
@@ -81,6 +82,12 @@ export interface ServeOptions {
    * or mismatched pair. @default none (plain HTTP)
    */
   tls?: TlsFiles;
+  /**
+   * Share the live streams with other serverpush processes through Redis (`--redis`): each source
+   * runs in one process, every process serves its viewers (docs/scaling.md). Without it no Redis
+   * code is loaded.
+   */
+  redis?: RedisBusOptions;
 }
 
 /** One part as it went out, emitted as `'part'` on the server (slideshow streams). */
@@ -126,9 +133,14 @@ export class ServerPushServer extends EventEmitter {
   /** The warning for a server reachable unprotected from other machines (logged once, at listen). */
   private readonly exposure: string | undefined;
 
+  /** The bus the live streams are shared on (`ServeOptions.redis`), closed after the streams. */
+  readonly bus: StreamBus | undefined;
+
   /** Use {@link createServer}. */
-  constructor(endpoints: Map<string, Endpoint>, starters: Array<() => void>, stop: AbortController, status: ServerStatus, options: ServeOptions, access: AccessPolicy, streams?: StreamSet, tls?: TlsMaterial) {
+  constructor(endpoints: Map<string, Endpoint>, starters: Array<() => void>, stop: AbortController, status: ServerStatus, options: ServeOptions, access: AccessPolicy, streams?: StreamSet, tls?: TlsMaterial, bus?: StreamBus) {
     super();
+    this.bus = bus;
+    if (bus) status.setBus(() => bus.toJSON());
     this.status = status;
     this.endpoints = endpoints;
     status.setStreams(() => Object.fromEntries([...endpoints].map(([name, endpoint]) => [name, endpoint.toJSON()])));
@@ -300,6 +312,7 @@ export class ServerPushServer extends EventEmitter {
     const deadline = performance.now() + graceMs;
     const timer = setTimeout(() => this.transport.closeAll(), graceMs);
     await Promise.allSettled([...this.endpoints.values()].map((endpoint) => endpoint.close()));
+    await this.bus?.close();
     // Each stream response closes once its last bytes went out; what is left after that is idle
     // or never sent a request (clients open spare connections), and needs no grace.
     while (this.status.clients > 0 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
@@ -453,14 +466,23 @@ export async function createServer(serveOptions: ServeOptions): Promise<ServerPu
     nextClientId: () => ++clientIds,
   };
   resolveLimits(options.limits); // refuse bad limits before any stream is made
-  const streams = await StreamSet.create(specs, {
-    stop: stop.signal,
-    context: { emitPart: ctx.emitPart, nextClientId: ctx.nextClientId },
-    resources: { logger, stdin: options.stdin },
-    onEndpoint: (endpoint) => server?.metrics.attach(endpoint),
-    onRestart: (name) => server?.metrics.sourceRestarted(name),
-  });
-  server = new ServerPushServer(streams.endpoints, [() => streams.start()], stop, status, options, await createAccessPolicy(options.access), streams, tls);
+  const access = await createAccessPolicy(options.access);
+  // The Redis client is loaded only when a bus is asked for.
+  const bus = options.redis ? await (await import('../bus/redis-bus.ts')).RedisBus.connect(options.redis, logger) : undefined;
+  let streams: StreamSet;
+  try {
+    streams = await StreamSet.create(specs, {
+      stop: stop.signal,
+      context: { emitPart: ctx.emitPart, nextClientId: ctx.nextClientId },
+      resources: { logger, stdin: options.stdin, bus },
+      onEndpoint: (endpoint) => server?.metrics.attach(endpoint),
+      onRestart: (name) => server?.metrics.sourceRestarted(name),
+    });
+  } catch (error) {
+    await bus?.close();
+    throw error;
+  }
+  server = new ServerPushServer(streams.endpoints, [() => streams.start()], stop, status, options, access, streams, tls, bus);
   if (tls) logger.info(`TLS: serving HTTPS (HTTP/2 and HTTP/1.1) with ${certificateSummary(tls.info)}`);
   return server;
 }

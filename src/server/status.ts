@@ -20,6 +20,13 @@ export class ServerStatus implements ServeObserver {
   /** Stream clients dropped because their socket took nothing for the stall timeout (slideshows and live). */
   droppedClients = 0;
 
+  private describeBus: (() => Record<string, unknown>) | undefined;
+
+  /** Sets where `bus` comes from (the Redis bus, `--redis`); without one `/status` has no `bus`. */
+  setBus(describe: () => Record<string, unknown>): void {
+    this.describeBus = describe;
+  }
+
   /** Sets where {@link streams} comes from (the server's endpoints). */
   setStreams(describe: () => Record<string, unknown>): void {
     this.describeStreams = describe;
@@ -55,6 +62,7 @@ export class ServerStatus implements ServeObserver {
       droppedClients: this.droppedClients,
       uptimeSeconds: this.uptimeSeconds,
       streams: this.streams,
+      ...(this.describeBus ? { bus: this.describeBus() } : {}),
     };
   }
 }

@@ -41,8 +41,8 @@ export interface RunningServer {
 }
 
 /** Starts `serverpush serve …` and resolves once it listens (its log line gives the URL). */
-export async function startCli(args: string[], options: { prefix?: string[]; stdin?: string; cli?: string; env?: Record<string, string> } = {}): Promise<RunningServer> {
-  const [command, ...rest] = [...(options.prefix ?? []), process.execPath, options.cli ?? CLI, 'serve', ...args];
+export async function startCli(args: string[], options: { prefix?: string[]; stdin?: string; cli?: string; env?: Record<string, string>; nodeArgs?: string[] } = {}): Promise<RunningServer> {
+  const [command, ...rest] = [...(options.prefix ?? []), process.execPath, ...(options.nodeArgs ?? []), options.cli ?? CLI, 'serve', ...args];
   const child = spawn(command!, rest, { stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'], env: cliEnv(options.env) });
   // With `stdin`, a shell command (in its own process group) whose output feeds the server.
   const producer = options.stdin === undefined ? undefined : spawn('sh', ['-c', options.stdin], { stdio: ['ignore', 'pipe', 'ignore'], detached: true });

@@ -25,6 +25,7 @@ const TOOLS = {
   nginx: { check: () => runs(NGINX, ['-v']), apt: 'nginx' },
   caddy: { check: () => runs('caddy', ['version']), apt: 'caddy' },
   'systemd-analyze': { check: () => runs('systemd-analyze', ['--version']), apt: 'systemd' },
+  'redis-server': { check: () => runs('redis-server', ['--version']), apt: 'redis-server' },
 } as const;
 
 export type Tool = keyof typeof TOOLS;
