@@ -167,14 +167,14 @@ test('docs/operations.md names every metric /metrics exports, and no other', asy
   t.after(() => server.close());
   const { text } = await scrape(url);
   const exported = new Set(metricFamilies(text).filter((name) => name.startsWith('serverpush_')));
-  const documented = new Set([...readFileSync(OPERATIONS, 'utf8').matchAll(/`(serverpush_[a-z_]+?)(?:_bucket|_sum|_count)?`/g)].map((match) => match[1]!));
+  const documented = new Set([...readFileSync(OPERATIONS, 'utf8').matchAll(/`(serverpush_[a-z0-9_]+?)(?:_bucket|_sum|_count)?`/g)].map((match) => match[1]!));
   assert.ok(exported.size >= 15, `exported: ${[...exported].join(', ')}`);
   assert.deepEqual([...documented].filter((name) => !exported.has(name)).sort(), [], 'documented but not exported');
   assert.deepEqual([...exported].filter((name) => !documented.has(name)).sort(), [], 'exported but not documented');
   // The Grafana dashboard queries only metrics that exist.
   const dashboard = readFileSync(new URL('../docs/grafana-dashboard.json', import.meta.url), 'utf8');
   JSON.parse(dashboard);
-  for (const match of dashboard.matchAll(/(serverpush_[a-z_]+?)(?:_bucket|_sum|_count)?\b/g)) assert.ok(exported.has(match[1]!), `dashboard uses ${match[0]}`);
+  for (const match of dashboard.matchAll(/(serverpush_[a-z0-9_]+?)(?:_bucket|_sum|_count)?\b/g)) assert.ok(exported.has(match[1]!), `dashboard uses ${match[0]}`);
   const all = new Set(metricFamilies(text));
   for (const match of `${dashboard}\n${readFileSync(OPERATIONS, 'utf8')}`.matchAll(/\b((?:process|nodejs)_[a-z0-9_]+)\b/g)) assert.ok(all.has(match[1]!), `${match[1]} is exported`);
 });

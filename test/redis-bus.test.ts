@@ -106,6 +106,12 @@ test('exactly one of three processes with the same config runs the source; viewe
     assert.equal(seen.bus.streams['default']!.subscribed, true);
     assert.ok(seen.bus.streams['default']!.framesIn >= 40);
     assert.ok((await status(owner!)).bus.streams['default']!.framesOut >= 40);
+    // The same figures in /metrics.
+    const metrics = await (await fetch(new URL('metrics', others[0]!.url))).text();
+    assert.match(metrics, /^serverpush_bus_connected 1$/m);
+    const framesIn = Number(/^serverpush_bus_frames_in_total\{stream="default"\} (\d+)$/m.exec(metrics)?.[1]);
+    assert.ok(framesIn >= 40, `serverpush_bus_frames_in_total ${framesIn}`);
+    assert.match(metrics, /^serverpush_bus_lag_p99_seconds\{stream="default"\} [0-9.e-]+$/m);
 
     // A late joiner on the third process, which had no viewer and no subscription: its first
     // frame comes from the latest-frame key at once, and is the newest.

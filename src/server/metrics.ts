@@ -57,6 +57,19 @@ interface StreamTally {
   readonly firstFrame: Buckets;
 }
 
+/** The parts of the bus's `/status` document (src/bus/redis-bus.ts `toJSON`) that are metrics. */
+interface BusStreamStatus {
+  framesIn?: number;
+  framesOut?: number;
+  framesLost?: number;
+  lagP99Ms?: number | null;
+}
+interface BusStatus {
+  connected?: boolean;
+  reconnects?: number;
+  streams?: Record<string, BusStreamStatus>;
+}
+
 type Sample = { labels?: Record<string, string | number>; value: number; metricName?: string };
 
 /** Counters of the server, and `/metrics`. */
@@ -66,6 +79,7 @@ export class ServerMetrics implements ServeObserver {
   private readonly requests = new Map<string, number>();
   private readonly authFailures = new Map<string, number>();
   private readonly refusals = new Map<string, number>();
+  private bus: (() => BusStatus) | undefined;
 
   /** `endpoints`: the server's streams now (read at each scrape). */
   constructor(private readonly endpoints: () => ReadonlyMap<string, Endpoint>) {
@@ -131,6 +145,32 @@ export class ServerMetrics implements ServeObserver {
       return { labels: { route, status }, value };
     }));
     this.define('serverpush_auth_failures_total', 'Requests refused by access control, by reason.', 'counter', () => [...this.authFailures].map(([reason, value]) => ({ labels: { reason }, value })));
+    // The Redis bus (--redis): no samples without one.
+    const busStreams = (read: (stream: BusStreamStatus) => number | undefined) => (): Sample[] => {
+      const samples: Sample[] = [];
+      for (const [stream, status] of Object.entries(this.bus?.().streams ?? {})) {
+        const value = read(status);
+        if (typeof value === 'number') samples.push({ labels: { stream }, value });
+      }
+      return samples;
+    };
+    this.define('serverpush_bus_connected', 'With --redis: 1 while this process is connected to Redis, else 0.', 'gauge', () => {
+      const bus = this.bus?.();
+      return bus ? [{ value: bus.connected ? 1 : 0 }] : [];
+    });
+    this.define('serverpush_bus_reconnects_total', 'With --redis: times the connection to Redis was lost and made again.', 'counter', () => {
+      const bus = this.bus?.();
+      return bus ? [{ value: bus.reconnects ?? 0 }] : [];
+    });
+    this.define('serverpush_bus_frames_in_total', 'With --redis: frames of a stream received from the bus (published by another process).', 'counter', busStreams((stream) => stream.framesIn));
+    this.define('serverpush_bus_frames_out_total', 'With --redis: frames of a stream this process published on the bus.', 'counter', busStreams((stream) => stream.framesOut));
+    this.define('serverpush_bus_frames_lost_total', 'With --redis: frames missing between two received ones of the same publisher.', 'counter', busStreams((stream) => stream.framesLost));
+    this.define('serverpush_bus_lag_p99_seconds', 'With --redis: 99th percentile of the time from a frame\'s publication to its delivery to this process\'s hub, over the recent frames.', 'gauge', busStreams((stream) => (typeof stream.lagP99Ms === 'number' ? stream.lagP99Ms / 1000 : undefined)));
+  }
+
+  /** Where the bus's figures come from (`--redis`): its `/status` document. */
+  setBus(describe: () => Record<string, unknown>): void {
+    this.bus = describe as () => BusStatus;
   }
 
   /** The `/metrics` document. */

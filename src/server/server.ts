@@ -152,6 +152,7 @@ export class ServerPushServer extends EventEmitter {
     this.streams = streams;
     this.ops = new Operations(() => this.endpoints, { limits: options.limits, sourceStartGraceMs: options.sourceStartGraceMs, logger: this.logger });
     for (const endpoint of endpoints.values()) this.ops.metrics.attach(endpoint);
+    if (bus) this.ops.metrics.setBus(() => bus.toJSON());
     this.serveHooks = this.ops.hooks({ stop: stop.signal, observer: status, totals: status, logger: this.logger });
     access.checkStreams([...endpoints.keys()]);
     this.guard = new AccessGuard(access, this.logger);
