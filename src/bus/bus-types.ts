@@ -4,6 +4,7 @@
  * or not a bus is configured, and loads the Redis code itself (src/bus/redis-bus.ts) only with
  * `ServeOptions.redis`.
  */
+import type { Logger } from '../log.ts';
 import type { LiveStream } from '../hub/live-stream.ts';
 import type { Source } from '../sources/source.ts';
 
@@ -51,4 +52,44 @@ export interface RedisBusOptions {
   latestTtlMs?: number;
   /** Prefix of every key and channel. @default 'serverpush:' */
   prefix?: string;
+}
+
+/**
+ * What a stream's link (stream-link.ts) needs of the bus's connection to Redis (redis-bus.ts
+ * implements it): leases, frames, presence and state, per stream.
+ */
+export interface BusConnection {
+  readonly maxFrameBytes: number;
+  readonly leaseMs: number;
+  readonly logger: Logger;
+  /** `performance.now()` of the last reconnection, if any. */
+  readonly reconnectedAt: number | undefined;
+  /** True when commands can be sent now. */
+  readonly writable: boolean;
+  /** Calls `listener` each time the connection is (again) ready; returns how to stop. */
+  onReady(listener: () => void): () => void;
+  /** Publishes a frame and makes it the stream's latest: the subscribers reached, or -1 when `token` no longer holds the lease. */
+  publish(stream: string, message: Uint8Array, token: string): Promise<number>;
+  /** The stream's latest frame, or undefined. */
+  latest(stream: string): Promise<Uint8Array | undefined>;
+  /** Takes the lease when nobody holds it. */
+  acquire(stream: string, token: string): Promise<boolean>;
+  /** Renews the lease (and the latest frame's TTL) if `token` still holds it. */
+  renew(stream: string, token: string): Promise<boolean>;
+  /** Refreshes the latest frame's TTL (a `local` stream's publisher). */
+  keepLatest(stream: string): Promise<void>;
+  release(stream: string, token: string): Promise<void>;
+  /** Marks this process as having viewers of `stream` for `ttlMs` (0: no longer; -1: only count); answers how many processes have viewers. */
+  presence(stream: string, ttlMs: number): Promise<number>;
+  /** The source of `stream` is down (`reason`, free of secrets). */
+  sourceDown(stream: string, reason: string): Promise<void>;
+  /** Why the source of `stream` is down, or undefined while it is up. */
+  downReason(stream: string): Promise<string | undefined>;
+  /** Tells the owner of `stream` that someone asked for it. */
+  demand(stream: string): Promise<void>;
+  subscribe(stream: string, listener: (message: Buffer) => void): Promise<void>;
+  /** Removes `listener` alone (a link replaced by a reload leaves its successor's). */
+  unsubscribe(stream: string, listener: (message: Buffer) => void): Promise<void>;
+  /** An error of the bus as it may be logged (no password). */
+  describe(error: unknown): string;
 }

@@ -19,7 +19,7 @@ import { silentLogger, type Logger } from '../log.ts';
 import { Secrets, redactUrl } from '../redact.ts';
 import type { Source } from '../sources/source.ts';
 import type { LiveStream } from '../hub/live-stream.ts';
-import type { BusLink, BusRole, RedisBusOptions, StreamBus } from './bus-types.ts';
+import type { BusConnection, BusLink, BusRole, RedisBusOptions, StreamBus } from './bus-types.ts';
 import { StreamLink } from './stream-link.ts';
 import { newEpoch } from './frame-codec.ts';
 import { DEFAULT_REDIS_LATEST_TTL_MS, DEFAULT_REDIS_LEASE_MS, DEFAULT_REDIS_MAX_FRAME_BYTES } from '../defaults.ts';
@@ -87,7 +87,7 @@ function clientOptions(url: string): { url: string; tls: boolean } {
 }
 
 /** The Redis bus; make one with {@link RedisBus.connect}. */
-export class RedisBus implements StreamBus {
+export class RedisBus implements StreamBus, BusConnection {
   /** This process on the bus (presence entries, logs). */
   readonly nodeId = newEpoch();
   readonly maxFrameBytes: number;

@@ -19,8 +19,7 @@
 import type { LiveStream } from '../hub/live-stream.ts';
 import type { EncodedPart } from '../hub/encoded-part.ts';
 import type { Source } from '../sources/source.ts';
-import type { BusLink, BusRole } from './bus-types.ts';
-import type { RedisBus } from './redis-bus.ts';
+import type { BusConnection, BusLink, BusRole } from './bus-types.ts';
 import { decodeBusFrame, encodeBusFrame, newEpoch, type BusFrame } from './frame-codec.ts';
 import { LagMeter } from './lag-meter.ts';
 import { sourceView } from './source-view.ts';
@@ -79,7 +78,7 @@ export class StreamLink implements BusLink {
   private offReady: (() => void) | undefined;
 
   constructor(
-    private readonly bus: RedisBus,
+    private readonly bus: BusConnection,
     readonly name: string,
     live: LiveStream,
     readonly role: BusRole,
