@@ -13,23 +13,13 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createServer as createNetServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { makeJpegFrames } from './helpers/frames.ts';
 import { stampSeq, readSeq } from './helpers/camera-writer.ts';
 import { startServer, openStream, fetchText, eventually, sleep, makeFolder, removeFolder, EXAMPLES } from './helpers/server.ts';
+import { freePort } from './helpers/ports.ts';
 
 const OPERATIONS = readFileSync(new URL('../docs/operations.md', import.meta.url), 'utf8');
-
-/** A free loopback port (taken and released). */
-async function freePort(): Promise<number> {
-  const probe = createNetServer();
-  probe.listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  const { port } = probe.address() as { port: number };
-  probe.close();
-  await once(probe, 'close');
-  return port;
-}
 
 /** The first ```nginx block of docs/operations.md, pointed at `upstream` and listening on `port`. */
 function documentedConfig(upstream: number, port: number): string {

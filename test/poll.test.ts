@@ -8,12 +8,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
-import { createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
 import { eventually, fetchText, makeFolder, openStream, removeFolder, startServer } from './helpers/server.ts';
 import { FRAMES, startCamera, withCredentials } from './helpers/camera.ts';
 import { startCli } from './helpers/cli.ts';
 import { needs } from './helpers/tools.ts';
+import { freePort } from './helpers/ports.ts';
 
 const USER = 'viewer';
 const PASSWORD = 'Po11:Secr3t/x';
@@ -96,15 +96,6 @@ test('the CLI: --poll with --interval, --relay-user and --relay-password-file; t
   assertNoSecret('stderr', server.stderr());
   assertNoSecret('/status', JSON.stringify(status));
 });
-
-/** A free TCP port. */
-async function freePort(): Promise<number> {
-  const probe = createNetServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as { port: number };
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
 
 test('--relay of ffmpeg\'s own HTTP output (-f mpjpeg -listen 1: application/octet-stream): refused as not multipart without --relay-boundary, relayed with it', needs('ffmpeg'), async (t) => {
   const ffmpeg = async () => {

@@ -9,13 +9,13 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { chmod, copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
-import { createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CLI } from './helpers/cli.ts';
 import { makeFolder, removeFolder } from './helpers/server.ts';
 import { FRAMES } from './helpers/camera.ts';
 import { needs } from './helpers/tools.ts';
+import { freePort } from './helpers/ports.ts';
 
 const README = await readFile(new URL('../README.md', import.meta.url), 'utf8');
 const FRAME_DIR = fileURLToPath(new URL('./fixtures/frames/', import.meta.url));
@@ -26,14 +26,6 @@ function quickStartBlock(): string {
   const block = [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!).find((text) => text.includes('serve ./jpegs'));
   assert.ok(block, 'the quick start has a block serving ./jpegs');
   return block;
-}
-
-async function freePort(): Promise<number> {
-  const probe = createNetServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as { port: number };
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
 }
 
 test('the README quick start, run as written: the server is waited for, ffmpeg saves the frames, the server is stopped', needs('ffmpeg'), async (t) => {

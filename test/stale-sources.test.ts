@@ -9,12 +9,12 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, readdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CLI, runCli, startCli } from './helpers/cli.ts';
 import { eventually, fetchText, makeFolder, openStream, removeFolder, startServer } from './helpers/server.ts';
 import { FRAMES, startCamera } from './helpers/camera.ts';
+import { freePort } from './helpers/ports.ts';
 
 const FRAME_DIR = fileURLToPath(new URL('./fixtures/frames/', import.meta.url));
 const F1 = join(FRAME_DIR, 'frame-1.jpg');
@@ -227,15 +227,6 @@ test('item 13: --on-demand exec starts at the first viewer and is really gone --
   assert.ok(Buffer.from(await snapshot.arrayBuffer()).equals(readFileSync(F1)));
   assert.equal((await status(server.url)).streams.default!.command!.restarts, 1);
 });
-
-/** A free TCP port (listened on and closed). */
-async function freePort(): Promise<number> {
-  const probe = createNetServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as { port: number };
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
 
 test('item 15: get --wait retries a refused connection (a server still starting) and a 503 with Retry-After (no frame yet), within its bound', async (t) => {
   const port = await freePort();

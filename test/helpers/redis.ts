@@ -4,8 +4,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { createClient } from '@redis/client';
+import { freePort } from './ports.ts';
 
 export interface RedisProcess {
   port: number;
@@ -15,17 +15,6 @@ export interface RedisProcess {
   start(): Promise<void>;
   /** Runs one command on it (a fresh connection each time). */
   command(args: string[]): Promise<unknown>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Starts redis-server (`requirePass` sets a password). */

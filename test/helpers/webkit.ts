@@ -7,9 +7,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { sleep } from './server.ts';
+import { freePort } from './ports.ts';
 
 export const WEBKIT_DRIVER = process.env['WEBKIT_DRIVER_PATH'] ?? '/usr/bin/WebKitWebDriver';
 export const XVFB = process.env['XVFB_PATH'] ?? '/usr/bin/Xvfb';
@@ -47,15 +47,6 @@ export class WebDriverError extends Error {
   constructor(readonly error: string, message: string) {
     super(`${error}: ${message}`);
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    }).on('error', reject);
-  });
 }
 
 /** Signals a process started `detached` and everything in its process group. */
