@@ -4,102 +4,31 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { ServerPushError } from '../errors.ts';
+import type { ServeOptions } from './serve-options.ts';
 import { redactingLogger, silentLogger, type Logger } from '../log.ts';
 import type { LiveStream } from '../hub/live-stream.ts';
 import { ServerStatus } from './status.ts';
 import { renderIndexPage } from './index-page.ts';
-import { ViewerRoutes, indexEntries, normalizeCors, type CorsOrigins } from './viewer-routes.ts';
+import { ViewerRoutes, indexEntries, normalizeCors } from './viewer-routes.ts';
 import { countHeader, parseTarget, sendBody, sendError, sendRefusal, type Endpoint, type EndpointContext } from './http-util.ts';
-import type { EndpointResources } from './endpoints.ts';
 import { LiveEndpoint } from './live-endpoint.ts';
 import type { StreamSpec } from './stream-spec.ts';
 import { serveNode } from '../adapters/node-http.ts';
 import type { ServeHooks } from '../adapters/serve.ts';
-import type { RedisBusOptions, StreamBus } from '../bus/bus-types.ts';
+import type { StreamBus } from '../bus/bus-types.ts';
 import { DEFAULT_BACKLOG, DEFAULT_CLOSE_GRACE_MS, DEFAULT_HOST, DEFAULT_PORT } from '../defaults.ts';
-import { Operations, type RouteKind } from './operations.ts';
+import { Operations } from './operations.ts';
+import { Router, normalizeBasePath, routeKind } from './router.ts';
 import { resolveLimits, type ServerLimits } from './limits.ts';
 import type { ServerMetrics } from './metrics.ts';
 import { StreamSet, type StreamChanges } from './stream-set.ts';
-import { createAccessPolicy, type AccessOptions, type AccessPolicy } from './access/policy.ts';
+import { createAccessPolicy, type AccessPolicy } from './access/policy.ts';
 import { AccessGuard, isRefusal, resourceOf, type Admitted } from './access/guard.ts';
 import { redactRequestUrl } from '../redact.ts';
 import { isValidHost } from './host-header.ts';
 import { certificateSummary, exposedWithoutProtection, loadTlsMaterial, plainTransport, secureTransport, type CertificateInfo, type TlsFiles, type TlsMaterial, type Transport } from './tls.ts';
 
-/** Options of {@link createServer}. */
-export interface ServeOptions {
-  /** Shorthand for a default stream that is a per-client slideshow of this folder. */
-  dir?: string;
-  /** Named streams; the one named `default` is served at `/stream`, the others at `/stream/NAME`. */
-  streams?: Record<string, StreamSpec>;
-  /** TCP port; 0 picks a free one. @default 8080 */
-  port?: number;
-  /** Address to listen on. @default '127.0.0.1' */
-  host?: string;
-  /**
-   * Most connections the kernel queues before the server accepts them (the kernel caps it at
-   * `net.core.somaxconn`). Node's 511 overflows when a thousand viewers reconnect at once.
-   * @default 4096
-   */
-  backlog?: number;
-  /** `dir` shorthand: time between documents, in milliseconds. @default 5000 */
-  intervalMs?: number;
-  /** `dir` shorthand: after the last document start again at the first. @default false */
-  loop?: boolean;
-  /** `dir` shorthand: documents larger than this are skipped. @default 16777216 (16 MiB) */
-  maxPartBytes?: number;
-  /** `dir` shorthand: a client that has not taken a part for this long is dropped. @default 30000 */
-  stallTimeoutMs?: number;
-  /** `dir` shorthand: the multipart boundary; random by default (190 bits). */
-  boundary?: string;
-  /**
-   * Serve everything under this path (`/webcam`: `/webcam/stream`, `/webcam/?action=stream`), for a
-   * reverse proxy that passes the prefix on. Other paths answer 404. @default '' (the root)
-   */
-  basePath?: string;
-  /** Where warnings and errors go. @default silent */
-  logger?: Logger;
-  /** The bytes of a stream of type `stdin` (the CLI passes `process.stdin`). */
-  stdin?: EndpointResources['stdin'];
-  /**
-   * Origins allowed to read the streams with fetch and to frame the viewer: `'*'` or a list such as
-   * `['https://example.com']`. @default none (same origin only)
-   */
-  cors?: CorsOrigins;
-  /** Viewer limits, session duration, request head size and timeouts (README: Limits). */
-  limits?: ServerLimits;
-  /** `/readyz`: a source that has sent no frame yet is still ready this long after its start. @default 10000 */
-  sourceStartGraceMs?: number;
-  /**
-   * Who may read what: users (htpasswd), bearer tokens, signed links, address lists, trusted
-   * proxies (docs/security.md). @default everything public
-   */
-  access?: AccessOptions;
-  /**
-   * Serve HTTPS with this certificate and key (PEM files), offering HTTP/2 by ALPN and HTTP/1.1 on
-   * the same port; `reloadTls()` reads them again. Throws `SP_ERR_TLS` for a missing, unreadable
-   * or mismatched pair. @default none (plain HTTP)
-   */
-  tls?: TlsFiles;
-  /**
-   * Share the live streams with other serverpush processes through Redis (`--redis`): each source
-   * runs in one process, every process serves its viewers (docs/scaling.md). Without it no Redis
-   * code is loaded.
-   */
-  redis?: RedisBusOptions;
-}
-
-/** One part as it went out, emitted as `'part'` on the server (slideshow streams). */
-export interface PartEvent {
-  client: number;
-  stream: string;
-  name: string;
-  contentType: string;
-  bytes: number;
-  /** `Date.now()` when the part's body was handed to the socket. */
-  sentAt: number;
-}
+export type { ServeOptions, PartEvent } from './serve-options.ts';
 
 /** serverpush's HTTP server: routes, status, shutdown, and the streams it serves. */
 export class ServerPushServer extends EventEmitter {
@@ -113,8 +42,8 @@ export class ServerPushServer extends EventEmitter {
   private readonly endpoints: Map<string, Endpoint>;
   private readonly starters: Array<() => void>;
   private readonly options: { port: number; host: string; backlog: number };
-  /** `''` or a path such as `/webcam` (no trailing slash). */
-  private readonly basePath: string;
+  /** What a request names, below `basePath` (router.ts). */
+  private readonly router: Router;
   private readonly logger: Logger;
   private readonly stop: AbortController;
   private readonly viewer: ViewerRoutes;
@@ -148,7 +77,7 @@ export class ServerPushServer extends EventEmitter {
     this.stop = stop;
     this.logger = options.logger ?? silentLogger;
     this.options = { port: options.port ?? DEFAULT_PORT, host: options.host ?? DEFAULT_HOST, backlog: options.backlog ?? DEFAULT_BACKLOG };
-    this.basePath = normalizeBasePath(options.basePath);
+    this.router = new Router(options.basePath, () => this.streamNames);
     this.streams = streams;
     this.ops = new Operations(() => this.endpoints, { limits: options.limits, sourceStartGraceMs: options.sourceStartGraceMs, logger: this.logger });
     for (const endpoint of endpoints.values()) this.ops.metrics.attach(endpoint);
@@ -270,7 +199,7 @@ export class ServerPushServer extends EventEmitter {
   get url(): URL {
     const address = this.http.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    return new URL(`${this.transport.secure ? 'https' : 'http'}://${host}:${address.port}${this.basePath}/`);
+    return new URL(`${this.transport.secure ? 'https' : 'http'}://${host}:${address.port}${this.router.basePath}/`);
   }
 
   /**
@@ -293,16 +222,6 @@ export class ServerPushServer extends EventEmitter {
   }
 
   /**
-   * The streams in mjpg-streamer's input order, for `?action=stream_N`: `default` first (input 0),
-   * then the others as given.
-   */
-  private streamByIndex(index: number): string | undefined {
-    const names = this.streamNames;
-    const ordered = names.includes('default') ? ['default', ...names.filter((name) => name !== 'default')] : names;
-    return ordered[index];
-  }
-
-  /**
    * Stops: refuses new connections, stops the sources, ends every slideshow with its closing
    * delimiter and every live viewer, and after `graceMs` cuts the connections still open.
    */
@@ -322,41 +241,6 @@ export class ServerPushServer extends EventEmitter {
     clearTimeout(timer);
   }
 
-  private route(path: string, query: URLSearchParams): { endpoint: string; action: 'stream' | 'snapshot' } | { unknownIndex: number } | 'index' | 'status' | 'viewer' | 'metrics' | 'healthz' | 'readyz' | undefined {
-    if (path === '/') {
-      // mjpg-streamer's URLs, so that clients built for it (OctoPrint, Home Assistant, motionEye)
-      // work: ?action=stream|snapshot, and _N for its input N (0: the default stream).
-      const action = /^(stream|snapshot)(?:_(\d{1,4}))?$/.exec(query.get('action') ?? '');
-      if (action) {
-        const index = action[2] === undefined ? 0 : Number(action[2]);
-        const name = index === 0 && action[2] === undefined ? 'default' : this.streamByIndex(index);
-        return name === undefined ? { unknownIndex: index } : { endpoint: name, action: action[1] as 'stream' | 'snapshot' };
-      }
-      return 'index';
-    }
-    if (ViewerRoutes.matches(path)) return 'viewer';
-    // `/stream/`, `/snapshot/cam/`, `/status/`: a trailing slash is the same resource.
-    const normalized = path.endsWith('/') ? path.slice(0, -1) : path;
-    if (normalized === '/status') return 'status';
-    if (normalized === '/metrics' || normalized === '/healthz' || normalized === '/readyz') return normalized.slice(1) as 'metrics' | 'healthz' | 'readyz';
-    const match = /^\/(stream|snapshot)(?:\/([^/]+))?$/.exec(normalized);
-    if (!match) return undefined;
-    return { endpoint: match[2] ?? 'default', action: match[1] as 'stream' | 'snapshot' };
-  }
-
-  /** The request's path below `basePath`; a redirect for the base itself without its slash; undefined outside it. */
-  private underBase(path: string, query: URLSearchParams): string | { redirect: string } | undefined {
-    if (this.basePath === '') return path;
-    if (path === this.basePath) {
-      // `/webcam?action=stream` is served as it is (players do not all follow redirects); the bare
-      // base is sent to `/webcam/`, where the index page's relative links work.
-      if (query.has('action')) return '/';
-      const search = query.toString();
-      return { redirect: `${this.basePath}/${search ? `?${search}` : ''}` };
-    }
-    return path.startsWith(`${this.basePath}/`) ? path.slice(this.basePath.length) : undefined;
-  }
-
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const routed = this.ops.trackRequest(res);
     const target = parseTarget(req.url);
@@ -364,14 +248,14 @@ export class ServerPushServer extends EventEmitter {
     if (countHeader(req, 'host') > 1) return sendError(res, 400, 'SP_ERR_BAD_REQUEST', 'more than one Host header');
     if (!isValidHost(req.headers.host ?? (req.headers[':authority'] as string | undefined))) return sendError(res, 400, 'SP_ERR_BAD_REQUEST', 'the Host header is not a valid host[:port]');
     if (this.viewer.applyCors(req, res)) return;
-    const path = this.underBase(target.path, target.query);
-    if (path === undefined) return sendError(res, 404, 'SP_ERR_NOT_FOUND', `no such path; this server serves under ${this.basePath}/`);
+    const path = this.router.underBase(target.path, target.query);
+    if (path === undefined) return sendError(res, 404, 'SP_ERR_NOT_FOUND', `no such path; this server serves under ${this.router.basePath}/`);
     if (typeof path !== 'string') {
       routed('redirect');
       res.writeHead(308, { Location: path.redirect, 'Content-Length': '0' });
       return void res.end();
     }
-    const route = this.route(path, target.query);
+    const route = this.router.route(path, target.query);
     routed(routeKind(route));
     if (!route) return sendError(res, 404, 'SP_ERR_NOT_FOUND', 'no such path; try / , /stream, /view, /snapshot or /status');
     // The one access check (access/guard.ts): every route below, whatever its method.
@@ -422,13 +306,6 @@ const AUTH_FAILURE_REASONS: Partial<Record<string, string>> = {
   SP_ERR_TOO_MANY_FAILURES: 'locked_out',
   SP_ERR_AUTH_BUSY: 'busy',
 };
-
-/** The kind of a route for the request counter (metrics: never the raw path). */
-function routeKind(route: ReturnType<ServerPushServer['route']>): RouteKind {
-  if (route === undefined) return 'not_found';
-  if (typeof route === 'string') return route;
-  return 'unknownIndex' in route ? 'not_found' : route.action;
-}
 
 /**
  * Creates a server. Throws coded errors for a bad stream (`SP_ERR_CONFIG`) or folder
@@ -486,18 +363,4 @@ export async function createServer(serveOptions: ServeOptions): Promise<ServerPu
   server = new ServerPushServer(streams.endpoints, [() => streams.start()], stop, status, options, access, streams, tls, bus);
   if (tls) logger.info(`TLS: serving HTTPS (HTTP/2 and HTTP/1.1) with ${certificateSummary(tls.info)}`);
   return server;
-}
-
-/**
- * `basePath` as the server uses it: `''` for the root, else `/a/b` (one leading slash, no trailing
- * one). Throws `SP_ERR_CONFIG` for a path that is not one (`..`, `?`, `#`, `//`, spaces).
- */
-export function normalizeBasePath(basePath: string | undefined): string {
-  if (basePath === undefined) return '';
-  const trimmed = basePath.replace(/\/+$/, '');
-  if (trimmed === '') return '';
-  if (!/^\/[A-Za-z0-9._~!$&'()*+,;=:@%-]+(?:\/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)*$/.test(trimmed) || trimmed.split('/').some((segment) => segment === '.' || segment === '..')) {
-    throw new ServerPushError('SP_ERR_CONFIG', `basePath must be a path such as /webcam (segments of letters, digits and -._~), got ${JSON.stringify(basePath)}`);
-  }
-  return trimmed;
 }
