@@ -1,0 +1,58 @@
+/**
+ * Defects found reading the merge of access control, operations (reload), stale sources and the
+ * Redis bus, each shown on real servers, real sockets and a real redis-server:
+ * - a reload that restarts a stream's source on the bus left the old link listening to the
+ *   stream: a `push` stream then put every frame on the bus twice;
+ * - a reload refused whole (a bad stream) dropped the running stream from the bus (`/status`'s
+ *   `bus.streams`, down notices and demand from other processes).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createClient } from '@redis/client';
+import { startRedis } from './helpers/redis.ts';
+import { eventually, sleep, startServer } from './helpers/server.ts';
+import { FRAMES } from './helpers/camera.ts';
+import { needs } from './helpers/tools.ts';
+
+const REDIS = needs('redis-server');
+
+test('a reload that restarts a push stream on the bus publishes each frame once, and leaves no listener of the old link on the stream', REDIS, async () => {
+  const redis = await startRedis();
+  const { server, url } = await startServer({ streams: { p: { type: 'push' } }, redis: { url: redis.url } });
+  const subscriber = createClient({ url: redis.url });
+  try {
+    await eventually(async () => ((await (await fetch(new URL('status', url))).json()) as { bus: { connected: boolean } }).bus.connected, 5000, 'bus connected');
+    const live = server.live('p');
+    const listenersBefore = live.listenerCount('part');
+    for (let i = 0; i < 3; i++) {
+      const changes = await server.applyStreams({ p: { type: 'push', snapshotMaxAgeMs: 1000 * (i + 1) } });
+      assert.deepEqual(changes.restarted, ['p']);
+    }
+    assert.equal(live.listenerCount('part'), listenersBefore, 'each reload left a listener of the old link');
+    const received: Buffer[] = [];
+    await subscriber.connect();
+    await subscriber.subscribe('serverpush:{p}:frames', (message) => received.push(message), true);
+    live.push({ contentType: 'image/jpeg', body: FRAMES[0]! });
+    await eventually(() => received.length >= 1, 5000, 'the frame on the bus');
+    await sleep(500);
+    assert.equal(received.length, 1, `one frame pushed, ${received.length} put on the bus`);
+  } finally {
+    await subscriber.close().catch(() => {});
+    await server.close(100);
+    await redis.kill();
+  }
+});
+
+test('a reload refused whole keeps the running stream on the bus (/status bus.streams)', REDIS, async () => {
+  const redis = await startRedis();
+  const { server, url } = await startServer({ streams: { a: { type: 'push' } }, redis: { url: redis.url } });
+  try {
+    const busStreams = async () => ((await (await fetch(new URL('status', url))).json()) as { bus: { streams: Record<string, unknown> } }).bus.streams;
+    assert.ok((await busStreams())['a'], 'stream a on the bus at start');
+    await assert.rejects(server.applyStreams({ a: { type: 'push', snapshotMaxAgeMs: 1000 }, b: { type: 'slideshow', sync: true, dir: '/nonexistent/serverpush-review' } }), { code: 'SP_ERR_DIR_NOT_FOUND' });
+    assert.ok((await busStreams())['a'], 'stream a dropped from the bus by a refused reload');
+  } finally {
+    await server.close(100);
+    await redis.kill();
+  }
+});
