@@ -4,15 +4,22 @@
  * - a reload that restarts a stream's source on the bus left the old link listening to the
  *   stream: a `push` stream then put every frame on the bus twice;
  * - a reload refused whole (a bad stream) dropped the running stream from the bus (`/status`'s
- *   `bus.streams`, down notices and demand from other processes).
+ *   `bus.streams`, down notices and demand from other processes);
+ * - a reload that adds a stream with its access rules served that stream under the old policy
+ *   while the reload waited for a restarted source to stop.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
 import { createClient } from '@redis/client';
 import { startRedis } from './helpers/redis.ts';
-import { eventually, sleep, startServer } from './helpers/server.ts';
+import { eventually, makeFolder, removeFolder, sleep, startServer } from './helpers/server.ts';
+import { probe, ALICE } from './helpers/auth.ts';
 import { FRAMES } from './helpers/camera.ts';
 import { needs } from './helpers/tools.ts';
+import { updateHtpasswd } from '../src/server/access/htpasswd.ts';
+import { createAccessPolicy } from '../src/server/access/policy.ts';
 
 const REDIS = needs('redis-server');
 
@@ -54,5 +61,30 @@ test('a reload refused whole keeps the running stream on the bus (/status bus.st
   } finally {
     await server.close(100);
     await redis.kill();
+  }
+});
+
+test('a reload that adds a stream with access rules never serves it under the old (open) policy', async () => {
+  const dir = await makeFolder();
+  const htpasswd = join(dir, 'users.htpasswd');
+  await updateHtpasswd(htpasswd, ALICE.user, ALICE.password, 4);
+  const frame = join(dir, 'frame.jpg');
+  await writeFile(frame, FRAMES[0]!);
+  // A command that ignores SIGTERM: its restart waits for the kill grace (2 s).
+  const command = (n: number) => `trap '' TERM; while :; do cat ${frame}; sleep 0.${n}; done`;
+  const { server, url } = await startServer({ streams: { a: { type: 'exec', command: command(1), format: 'mjpeg' } } });
+  try {
+    const access = await createAccessPolicy({ htpasswd, read: { streams: ['alice'] } });
+    const reloading = server.reload({ streams: { a: { type: 'exec', command: command(2), format: 'mjpeg' }, secret: { type: 'push' } }, access });
+    await eventually(() => server.streamNames.includes('secret'), 5000, 'the new stream served');
+    server.live('secret').push({ contentType: 'image/jpeg', body: FRAMES[0]! });
+    const anonymous = await probe(new URL('snapshot/secret', url));
+    await reloading;
+    assert.equal(anonymous.status, 401, `the new stream was served without its access rules (${anonymous.status})`);
+    assert.equal((await probe(new URL('snapshot/secret', url))).status, 401);
+    assert.equal((await probe(new URL('snapshot/secret', url), { auth: ALICE })).status, 200);
+  } finally {
+    await server.close(100);
+    await removeFolder(dir);
   }
 });

@@ -203,10 +203,13 @@ export class ServerPushServer extends EventEmitter {
   async reload(config: { streams: Record<string, StreamSpec>; limits?: ServerLimits; access?: AccessPolicy }): Promise<StreamChanges> {
     const limits = resolveLimits({ ...this.ops.limits.current, ...config.limits });
     config.access?.checkStreams(Object.keys(config.streams));
-    const changes = await this.applyStreams(config.streams);
-    this.ops.limits.set(limits);
-    if (config.access) this.guard.setPolicy(config.access);
-    return changes;
+    if (!this.streams) throw new ServerPushError('SP_ERR_CONFIG', 'this server cannot change its streams');
+    // The new policy and limits take effect with the new streams, not after the old sources have
+    // stopped: a stream added with access rules is never served under the old policy.
+    return this.streams.apply(config.streams, () => {
+      this.ops.limits.set(limits);
+      if (config.access) this.guard.setPolicy(config.access);
+    });
   }
 
   /**
