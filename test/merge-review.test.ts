@@ -88,3 +88,31 @@ test('a reload that adds a stream with access rules never serves it under the ol
     await removeFolder(dir);
   }
 });
+
+test('/readyz of a process that takes a stream from the bus (another runs the source) is ready without a viewer of its own', REDIS, async () => {
+  const redis = await startRedis();
+  const dir = await makeFolder();
+  const frame = join(dir, 'frame.jpg');
+  await writeFile(frame, FRAMES[0]!);
+  const streams = { a: { type: 'exec' as const, command: `while :; do cat ${frame}; sleep 0.1; done`, format: 'mjpeg' as const } };
+  const owner = await startServer({ streams, redis: { url: redis.url }, sourceStartGraceMs: 300 });
+  let follower: Awaited<ReturnType<typeof startServer>> | undefined;
+  try {
+    const bus = async (url: URL) => ((await (await fetch(new URL('status', url))).json()) as { bus: { streams: Record<string, { owner: boolean }> } }).bus.streams['a']!;
+    await eventually(async () => (await bus(owner.url)).owner, 10_000, 'the first process runs the source');
+    await eventually(async () => (await fetch(new URL('readyz', owner.url))).status === 200, 5000, 'the owner ready');
+    follower = await startServer({ streams, redis: { url: redis.url }, sourceStartGraceMs: 300 });
+    // The follower serves the stream: a viewer of it gets the owner's frames.
+    assert.equal((await bus(follower.url)).owner, false);
+    await sleep(1500);
+    const ready = await fetch(new URL('readyz', follower.url));
+    const body = await ready.text();
+    assert.equal(ready.status, 200, `the follower is not ready: ${body}`);
+    assert.equal((await probe(new URL('snapshot/a', follower.url))).status, 200);
+  } finally {
+    await follower?.server.close(100);
+    await owner.server.close(100);
+    await redis.kill();
+    await removeFolder(dir);
+  }
+});

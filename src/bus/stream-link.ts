@@ -400,6 +400,11 @@ export class StreamLink implements BusLink {
     await this.tick();
   }
 
+  /** Another process runs the source (this one holds no lease and is not the publisher of a local stream). */
+  get following(): boolean {
+    return this.role === 'leased' && !this.owning && !this.stopping.signal.aborted;
+  }
+
   /** Resolves once a request for the stream can get the newest frame on the bus (bounded wait). */
   async prepare(): Promise<void> {
     if (this.owning || this.role === 'local' && this.running) return;

@@ -122,6 +122,8 @@ export class LiveEndpoint implements Endpoint {
     const state = this.sourceState;
     // Paused for want of viewers is ready: the first viewer wakes it.
     if (state === 'up' || state === 'idle') return undefined;
+    // Another process runs the source (--redis): this one gets frames only once it has a viewer.
+    if (state === 'starting' && (this.source as Partial<BusLink>).following) return undefined;
     if (this.sourceStartedAt !== undefined && performance.now() - this.sourceStartedAt < graceMs) return undefined;
     if (this.sourceStartedAt === undefined) return 'not started';
     if (state === 'down' || state === 'stalled') return `source ${state}: ${(this.live.source as { reason: string }).reason}`;
