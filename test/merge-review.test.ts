@@ -20,6 +20,7 @@ import { FRAMES } from './helpers/camera.ts';
 import { needs } from './helpers/tools.ts';
 import { updateHtpasswd } from '../src/server/access/htpasswd.ts';
 import { createAccessPolicy } from '../src/server/access/policy.ts';
+import { createServer } from '../src/server/server.ts';
 
 const REDIS = needs('redis-server');
 
@@ -114,5 +115,17 @@ test('/readyz of a process that takes a stream from the bus (another runs the so
     await owner.server.close(100);
     await redis.kill();
     await removeFolder(dir);
+  }
+});
+
+test('createServer refused for access rules of a stream it does not have leaves no connection to Redis open', REDIS, async () => {
+  const redis = await startRedis();
+  try {
+    const clients = async () => String(await redis.command(['CLIENT', 'LIST'])).split('\n').filter((line) => / name=serverpush(-sub)? /.test(line)).length;
+    await assert.rejects(createServer({ port: 0, streams: { a: { type: 'push' } }, access: { streams: { nope: { read: ['public'] } } }, redis: { url: redis.url } }), { code: 'SP_ERR_CONFIG' });
+    await sleep(500);
+    assert.equal(await clients(), 0, 'the refused server left its Redis connections open');
+  } finally {
+    await redis.kill();
   }
 });

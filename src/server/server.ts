@@ -471,6 +471,8 @@ export async function createServer(serveOptions: ServeOptions): Promise<ServerPu
   };
   resolveLimits(options.limits); // refuse bad limits before any stream is made
   const access = await createAccessPolicy(options.access);
+  // Refused before the bus connects and any stream is made (nothing to close after).
+  access.checkStreams(Object.keys(specs));
   // The Redis client is loaded only when a bus is asked for.
   const bus = options.redis ? await (await import('../bus/redis-bus.ts')).RedisBus.connect(options.redis, logger) : undefined;
   let streams: StreamSet;
