@@ -129,3 +129,28 @@ test('createServer refused for access rules of a stream it does not have leaves 
     await redis.kill();
   }
 });
+
+test('/readyz (public) names no stream the client may not read, and says why only to who may', async () => {
+  const dir = await makeFolder();
+  const htpasswd = join(dir, 'users.htpasswd');
+  await updateHtpasswd(htpasswd, ALICE.user, ALICE.password, 4);
+  const { server, url } = await startServer({
+    streams: { 'door-cam-backyard': { type: 'exec', command: 'exit 3', format: 'mjpeg', restartDelayMs: 200 } },
+    access: { htpasswd, streams: { 'door-cam-backyard': { read: ['alice'] } } },
+    sourceStartGraceMs: 200,
+  });
+  try {
+    await eventually(async () => (await probe(new URL('readyz', url))).status === 503, 5000, 'not ready');
+    const anonymous = await probe(new URL('readyz', url));
+    assert.equal(anonymous.status, 503, 'readiness itself is public');
+    assert.doesNotMatch(anonymous.body, /door-cam-backyard|exited/, `an anonymous client learns a stream's name and state: ${anonymous.body}`);
+    const alice = await probe(new URL('readyz', url), { auth: ALICE });
+    assert.equal(alice.status, 503);
+    assert.match(alice.body, /door-cam-backyard/);
+    // The refusal of a stream's own request says no more.
+    assert.equal((await probe(new URL('snapshot/door-cam-backyard', url))).status, 401);
+  } finally {
+    await server.close(100);
+    await removeFolder(dir);
+  }
+});

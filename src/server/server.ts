@@ -389,7 +389,7 @@ export class ServerPushServer extends EventEmitter {
     if (route === 'status') return this.sendStatus(res, admitted);
     if (route === 'metrics') return this.ops.sendMetrics(res);
     if (route === 'healthz') return this.ops.sendHealth(res);
-    if (route === 'readyz') return this.ops.sendReady(res, this.http.listening && this.started && !this.stop.signal.aborted);
+    if (route === 'readyz') return this.ops.sendReady(res, this.http.listening && this.started && !this.stop.signal.aborted, (name) => admitted.mayReadStream(name));
     if (route === 'index') return this.sendIndex(res, admitted);
     if (route === 'viewer') return this.viewer.handle(req, res, path, target.query);
     if ('unknownIndex' in route) return sendError(res, 404, 'SP_ERR_UNKNOWN_STREAM', `no stream with input index ${route.unknownIndex}; this server has ${this.endpoints.size} (0 to ${this.endpoints.size - 1}: ${this.streamNames.join(', ')})`);
