@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { createClient } from '@redis/client';
 import { startRedis } from './helpers/redis.ts';
-import { eventually, makeFolder, removeFolder, sleep, startServer } from './helpers/server.ts';
+import { eventually, makeFolder, openStream, removeFolder, sleep, startServer } from './helpers/server.ts';
 import { probe, ALICE } from './helpers/auth.ts';
 import { FRAMES } from './helpers/camera.ts';
 import { needs } from './helpers/tools.ts';
@@ -152,5 +152,36 @@ test('/readyz (public) names no stream the client may not read, and says why onl
   } finally {
     await server.close(100);
     await removeFolder(dir);
+  }
+});
+
+test('a viewer of a process that takes the stream from the bus, while the owner\'s on-demand command is paused, gets a fresh frame first, not one from before the pause older than the snapshot bound', REDIS, async () => {
+  const redis = await startRedis();
+  const pump = new URL('./helpers/frame-pump.mjs', import.meta.url).pathname;
+  const streams = { a: { type: 'exec' as const, command: `exec ${process.execPath} ${pump} 10`, format: 'mjpeg' as const, onDemand: true, idleTimeoutMs: 300 } };
+  const owner = await startServer({ streams, redis: { url: redis.url } });
+  let follower: Awaited<ReturnType<typeof startServer>> | undefined;
+  const viewers: Array<{ close(): void }> = [];
+  try {
+    const status = async (url: URL) => ((await (await fetch(new URL('status', url))).json()) as { bus: { streams: Record<string, { owner: boolean }> }; streams: Record<string, { source: string }> });
+    await eventually(async () => (await status(owner.url)).bus.streams['a']!.owner, 10_000, 'the first process runs the source');
+    follower = await startServer({ streams, redis: { url: redis.url } });
+    const first = await openStream(new URL('stream/a', owner.url));
+    viewers.push(first);
+    await first.reader.waitFor(3);
+    first.close();
+    await eventually(async () => (await status(owner.url)).streams['a']!.source === 'idle', 10_000, 'the command paused');
+    // Longer than the snapshot bound of an exec stream (5 s): the newest frame on the bus is stale.
+    await sleep(6000);
+    const late = await openStream(new URL('stream/a', follower.url));
+    viewers.push(late);
+    await late.reader.waitFor(1);
+    const age = Date.now() - Number(late.reader.parts[0]!.headers['x-timestamp']) * 1000;
+    assert.ok(age < 3000, `the first frame is ${age} ms old: the picture from before the pause`);
+  } finally {
+    for (const viewer of viewers) viewer.close();
+    await follower?.server.close(100);
+    await owner.server.close(100);
+    await redis.kill();
   }
 });
