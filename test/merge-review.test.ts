@@ -18,6 +18,7 @@ import { eventually, makeFolder, openStream, removeFolder, sleep, startServer } 
 import { probe, ALICE } from './helpers/auth.ts';
 import { FRAMES } from './helpers/camera.ts';
 import { needs } from './helpers/tools.ts';
+import { startCli } from './helpers/cli.ts';
 import { updateHtpasswd } from '../src/server/access/htpasswd.ts';
 import { createAccessPolicy } from '../src/server/access/policy.ts';
 import { createServer } from '../src/server/server.ts';
@@ -183,5 +184,23 @@ test('a viewer of a process that takes the stream from the bus, while the owner\
     await follower?.server.close(100);
     await owner.server.close(100);
     await redis.kill();
+  }
+});
+
+test('SIGHUP with a config whose redis URL or certificate files changed says a restart applies them (they were silently kept)', REDIS, async () => {
+  const redis = await startRedis();
+  const dir = await makeFolder();
+  const file = join(dir, 'serverpush.json');
+  await writeFile(file, JSON.stringify({ redis: redis.url, streams: { a: { type: 'push' } } }));
+  const server = await startCli(['--config', file, '--port', '0']);
+  try {
+    await writeFile(file, JSON.stringify({ redis: redis.url.replace(/\/0$/, '/1'), streams: { a: { type: 'push' } } }));
+    server.child.kill('SIGHUP');
+    await eventually(() => /SIGHUP: reloaded/.test(server.stderr()), 5000, 'the reload line');
+    assert.match(server.stderr(), /redis changed in .*serverpush\.json; a restart applies it/);
+  } finally {
+    await server.stop('SIGKILL');
+    await redis.kill();
+    await removeFolder(dir);
   }
 });
