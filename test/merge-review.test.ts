@@ -204,3 +204,29 @@ test('SIGHUP with a config whose redis URL or certificate files changed says a r
     await removeFolder(dir);
   }
 });
+
+test('a reload whose config no longer sets a viewer limit puts its default back (it kept the old limit)', async () => {
+  const { server, url } = await startServer({ streams: { a: { type: 'push' } }, limits: { maxViewers: 1 } });
+  try {
+    server.live('a').push({ contentType: 'image/jpeg', body: FRAMES[0]! });
+    await server.reload({ streams: { a: { type: 'push' } }, limits: {} });
+    const viewer = await openStream(new URL('stream/a', url));
+    try {
+      const second = await probe(new URL('stream/a', url));
+      assert.equal(second.status, 200, `maxViewers 1 kept after the reload: ${second.body}`);
+    } finally {
+      viewer.close();
+    }
+    // Limits not given at all (the library's reload({ streams })) are kept.
+    await server.reload({ streams: { a: { type: 'push' } }, limits: { maxViewers: 1 } });
+    await server.reload({ streams: { a: { type: 'push' } } });
+    const kept = await openStream(new URL('stream/a', url));
+    try {
+      assert.equal((await probe(new URL('stream/a', url))).status, 503);
+    } finally {
+      kept.close();
+    }
+  } finally {
+    await server.close(100);
+  }
+});

@@ -201,7 +201,10 @@ export class ServerPushServer extends EventEmitter {
    * its access policy (checked against the new streams before anything changes).
    */
   async reload(config: { streams: Record<string, StreamSpec>; limits?: ServerLimits; access?: AccessPolicy }): Promise<StreamChanges> {
-    const limits = resolveLimits({ ...this.ops.limits.current, ...config.limits });
+    // The limits given are the whole set (what the config no longer sets is back to its default);
+    // the request-head limits stay as the server started (they apply from the next start).
+    const current = this.ops.limits.current;
+    const limits = config.limits === undefined ? current : resolveLimits({ ...config.limits, maxHeaderBytes: current.maxHeaderBytes, headersTimeoutMs: current.headersTimeoutMs, requestTimeoutMs: current.requestTimeoutMs });
     config.access?.checkStreams(Object.keys(config.streams));
     if (!this.streams) throw new ServerPushError('SP_ERR_CONFIG', 'this server cannot change its streams');
     // The new policy and limits take effect with the new streams, not after the old sources have
