@@ -15,7 +15,7 @@ import { writeFile } from 'node:fs/promises';
 import { createClient } from '@redis/client';
 import { startRedis } from './helpers/redis.ts';
 import { eventually, makeFolder, openStream, removeFolder, sleep, startServer } from './helpers/server.ts';
-import { probe, ALICE } from './helpers/auth.ts';
+import { probe, ALICE, BOB } from './helpers/auth.ts';
 import { FRAMES } from './helpers/camera.ts';
 import { needs } from './helpers/tools.ts';
 import { startCli } from './helpers/cli.ts';
@@ -228,5 +228,39 @@ test('a reload whose config no longer sets a viewer limit puts its default back 
     }
   } finally {
     await server.close(100);
+  }
+});
+
+test('a reload that takes a stream\'s right away from a user ends that user\'s open session, and no other', async () => {
+  const dir = await makeFolder();
+  const htpasswd = join(dir, 'users.htpasswd');
+  await updateHtpasswd(htpasswd, ALICE.user, ALICE.password, 4);
+  await updateHtpasswd(htpasswd, BOB.user, BOB.password, 4);
+  const streams = { cam: { type: 'push' as const } };
+  const { server, url, logger } = await startServer({ streams, access: { htpasswd, streams: { cam: { read: ['alice', 'bob'] } } } });
+  server.live('cam').push({ contentType: 'image/jpeg', body: FRAMES[0]! });
+  const feed = setInterval(() => server.live('cam').push({ contentType: 'image/jpeg', body: FRAMES[0]! }), 50);
+  const basic = (who: { user: string; password: string }) => ({ Authorization: `Basic ${Buffer.from(`${who.user}:${who.password}`).toString('base64')}` });
+  const bob = await openStream(new URL('stream/cam', url), basic(BOB));
+  const alice = await openStream(new URL('stream/cam', url), basic(ALICE));
+  try {
+    await bob.reader.waitFor(2, 5000);
+    await alice.reader.waitFor(2, 5000);
+    let bobEnded = false;
+    bob.response.once('close', () => { bobEnded = true; });
+    bob.ended.catch(() => {});
+    await server.reload({ streams, access: await createAccessPolicy({ htpasswd, streams: { cam: { read: ['alice'] } } }) });
+    await eventually(() => bobEnded, 5000, 'bob\'s session ended');
+    const before = alice.reader.parts.length;
+    await alice.reader.waitFor(before + 5, 5000);
+    assert.equal((await probe(new URL('stream/cam', url), { auth: BOB })).status, 403);
+    // A refusal on recheck is not a failed login: bob's address is not counted towards a lockout.
+    assert.doesNotMatch(logger.lines.join('\n'), /SP_ERR_UNAUTHORIZED|TOO_MANY/);
+  } finally {
+    clearInterval(feed);
+    bob.close();
+    alice.close();
+    await server.close(100);
+    await removeFolder(dir);
   }
 });

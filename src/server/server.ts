@@ -22,8 +22,8 @@ import { resolveLimits, type ServerLimits } from './limits.ts';
 import type { ServerMetrics } from './metrics.ts';
 import { StreamSet, type StreamChanges } from './stream-set.ts';
 import { createAccessPolicy, type AccessOptions, type AccessPolicy } from './access/policy.ts';
-import { AccessGuard, isRefusal, resourceOf, type Admitted } from './access/guard.ts';
-import { redactRequestUrl } from '../redact.ts';
+import { AccessGuard, isRefusal, resourceOf, type Admitted, type GuardRequest, type RequestOrigin } from './access/guard.ts';
+import { redactRequestUrl, redactTarget } from '../redact.ts';
 import { isValidHost } from './host-header.ts';
 import { certificateSummary, exposedWithoutProtection, loadTlsMaterial, plainTransport, secureTransport, type CertificateInfo, type TlsFiles, type TlsMaterial, type Transport } from './tls.ts';
 
@@ -125,6 +125,8 @@ export class ServerPushServer extends EventEmitter {
   private started = false;
   /** Metrics, limits, health and session logs (operations.ts). */
   private readonly ops: Operations;
+  /** Open stream sessions, checked again when the access policy changes (a revoked client is cut). */
+  private readonly sessions = new Set<{ from: RequestOrigin; request: Omit<GuardRequest, 'streams'>; res: ServerResponse }>();
   /** The streams, changed by {@link applyStreams}. */
   private readonly streams: StreamSet | undefined;
 
@@ -211,7 +213,7 @@ export class ServerPushServer extends EventEmitter {
     // stopped: a stream added with access rules is never served under the old policy.
     return this.streams.apply(config.streams, () => {
       this.ops.limits.set(limits);
-      if (config.access) this.guard.setPolicy(config.access);
+      if (config.access) this.putPolicy(config.access);
     });
   }
 
@@ -222,7 +224,20 @@ export class ServerPushServer extends EventEmitter {
    */
   setAccess(policy: AccessPolicy): void {
     policy.checkStreams(this.streamNames);
+    this.putPolicy(policy);
+  }
+
+  /** Puts `policy` in force and ends the open stream sessions it no longer admits (a user, token, scope or address revoked). */
+  private putPolicy(policy: AccessPolicy): void {
     this.guard.setPolicy(policy);
+    for (const session of this.sessions) {
+      void this.guard.check(session.from, { ...session.request, streams: this.streamNames }, { recheck: true }).then((answer) => {
+        // A password check that could not run now (busy) is no refusal.
+        if (!isRefusal(answer) || answer.code === 'SP_ERR_AUTH_BUSY' || this.guard.current !== policy) return;
+        this.logger.info(`access: ended a session of ${redactTarget(session.request.path, session.request.query)}: the new access policy refuses it (${answer.code})`);
+        session.res.destroy();
+      }, () => {});
+    }
   }
 
   /** The access policy in force. */
@@ -381,7 +396,9 @@ export class ServerPushServer extends EventEmitter {
     routed(routeKind(route));
     if (!route) return sendError(res, 404, 'SP_ERR_NOT_FOUND', 'no such path; try / , /stream, /view, /snapshot or /status');
     // The one access check (access/guard.ts): every route below, whatever its method.
-    const admitted = await this.guard.check({ remoteAddress: req.socket?.remoteAddress, headers: req.headers }, { resource: resourceOf(route, path), path, query: target.query, streams: this.streamNames });
+    const from: RequestOrigin = { remoteAddress: req.socket?.remoteAddress, headers: req.headers };
+    const resource = resourceOf(route, path);
+    const admitted = await this.guard.check(from, { resource, path, query: target.query, streams: this.streamNames });
     if (isRefusal(admitted)) {
       this.ops.metrics.authFailure(AUTH_FAILURE_REASONS[admitted.code] ?? 'other');
       return sendRefusal(res, admitted);
@@ -401,6 +418,9 @@ export class ServerPushServer extends EventEmitter {
     if (route.action === 'snapshot') return endpoint.snapshot(req, res);
     // A browser opening a stream with html or text parts gets the viewer (must-have 4 of issue 5).
     if (await this.viewer.negotiate(req, res, endpoint, path, target.query)) return;
+    const session = { from, request: { resource, path, query: target.query }, res };
+    this.sessions.add(session);
+    res.once('close', () => this.sessions.delete(session));
     await serveNode(endpoint.servable, req, res, target.query, this.serveHooks, { remoteAddress: admitted.clientAddress, ...(admitted.principal.kind === 'user' || admitted.principal.kind === 'token' || admitted.principal.kind === 'jwt' ? { user: admitted.principal.name } : {}) });
   }
 
