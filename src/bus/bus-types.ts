@@ -23,6 +23,11 @@ export interface BusLink extends Source {
    * stream is subscribed and its latest-frame key read), or at once while the bus is down.
    */
   prepare(): Promise<void>;
+  /**
+   * True while another process runs the source and this one takes the frames from the bus (only
+   * when it has viewers): no frame here yet does not make the stream unready (`/readyz`).
+   */
+  readonly following?: boolean;
 }
 
 /** A bus of live streams shared by several serverpush processes. */

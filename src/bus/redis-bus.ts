@@ -328,8 +328,7 @@ export class RedisBus implements StreamBus, BusConnection {
     const link = new StreamLink(this, name, live, role, source, makeSource, () => {
       // A link stopped after a reload replaced it leaves its successor in place.
       if (this.links.get(name) === link) this.links.delete(name);
-    });
-    this.links.set(name, link);
+    }, () => this.links.set(name, link));
     return link;
   }
 

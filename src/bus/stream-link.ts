@@ -76,6 +76,8 @@ export class StreamLink implements BusLink {
   private lastDemand = 0;
   private warnedTooLarge: number | undefined;
   private offReady: (() => void) | undefined;
+  /** Removes this link's listeners from the stream (at stop). */
+  private offLive: (() => void) | undefined;
 
   constructor(
     private readonly bus: BusConnection,
@@ -86,6 +88,8 @@ export class StreamLink implements BusLink {
     private readonly makeSource: () => Promise<Source | undefined>,
     /** Told when the link has stopped (the bus forgets it). */
     private readonly onStopped: () => void = () => {},
+    /** Told when the link starts (the bus knows it from then on: a link built by a reload that was refused never replaces the running one). */
+    private readonly onStarted: () => void = () => {},
   ) {
     this.live = live;
     this.spare = source;
@@ -93,9 +97,19 @@ export class StreamLink implements BusLink {
 
   start(live: LiveStream): void {
     this.live = live;
-    live.on('part', (part) => this.onPart(part));
-    live.on('viewers', (count) => this.onViewers(count));
-    live.on('demand', () => this.onDemand());
+    this.onStarted();
+    const onPart = (part: EncodedPart) => this.onPart(part);
+    const onViewers = (count: number) => this.onViewers(count);
+    const onDemand = () => this.onDemand();
+    live.on('part', onPart);
+    live.on('viewers', onViewers);
+    live.on('demand', onDemand);
+    // A link stopped by a reload that gave the stream a new one must not go on publishing its parts.
+    this.offLive = () => {
+      live.off('part', onPart);
+      live.off('viewers', onViewers);
+      live.off('demand', onDemand);
+    };
     this.offReady = this.bus.onReady(() => void this.resync());
     if (this.role === 'local') {
       // Frames come from this process (push, stdin): it publishes whatever it gets.
@@ -386,6 +400,11 @@ export class StreamLink implements BusLink {
     await this.tick();
   }
 
+  /** Another process runs the source (this one holds no lease and is not the publisher of a local stream). */
+  get following(): boolean {
+    return this.role === 'leased' && !this.owning && !this.stopping.signal.aborted;
+  }
+
   /** Resolves once a request for the stream can get the newest frame on the bus (bounded wait). */
   async prepare(): Promise<void> {
     if (this.owning || this.role === 'local' && this.running) return;
@@ -458,10 +477,14 @@ export class StreamLink implements BusLink {
   async stop(): Promise<void> {
     if (this.stopping.signal.aborted) return;
     this.stopping.abort();
+    // Never started (built by a reload that was refused): it holds nothing in Redis, and must not
+    // clear the presence that the running link of the same stream keeps for this process.
+    if (!this.offLive) return this.onStopped();
     clearInterval(this.ticking);
     clearTimeout(this.linger);
     this.linger = undefined;
     this.offReady?.();
+    this.offLive?.();
     const running = this.running;
     this.running = undefined;
     await running?.stop().catch(() => {});

@@ -43,7 +43,9 @@ export class ConfigReloader {
     }
     try {
       const config = await loadConfig(file);
-      const fixed = (['port', 'host', 'backlog', 'basePath'] as const).filter((key) => config[key] !== initial?.[key]);
+      // The listening socket, the certificate files and the Redis bus are set up at start (SIGHUP
+      // reads the certificate files it started with again; it does not move to others).
+      const fixed = (['port', 'host', 'backlog', 'basePath', 'tls', 'redis', 'redisPasswordFile', 'redisMaxFrameBytes'] as const).filter((key) => JSON.stringify(config[key]) !== JSON.stringify(initial?.[key]));
       if (fixed.length > 0) logger.warn('SP_ERR_CONFIG', `${trigger}: ${fixed.join(', ')} changed in ${file}; a restart applies ${fixed.length === 1 ? 'it' : 'them'}, the rest is reloaded`);
       // Users, tokens and rights are read anew too (an htpasswd file changed by `serverpush passwd`).
       const accessOptions = config.access || Object.keys(flagAccess).length > 0 ? { ...config.access, ...flagAccess } : undefined;

@@ -52,7 +52,7 @@ export class LiveEndpoint implements Endpoint {
       get maxUnsentBytes() { return servable.maxUnsentBytes; },
       open: async (request) => {
         await this.prepare();
-        if (live.sourceState === 'idle') {
+        if (live.sourceState === 'idle' || this.followsPaused()) {
           live.demand();
           await nextPart(live, this.waitMs);
         }
@@ -70,6 +70,16 @@ export class LiveEndpoint implements Endpoint {
    */
   private async prepare(): Promise<void> {
     await (this.source as Partial<BusLink> | undefined)?.prepare?.();
+  }
+
+  /**
+   * Another process runs the source (--redis) and the newest frame the bus gave is older than the
+   * snapshot bound: that source is paused (an idle relay, an on-demand command) or late, and a new
+   * viewer waits for a fresh frame as it would here, rather than get the one from before the pause.
+   */
+  private followsPaused(): boolean {
+    const latest = this.live.latest;
+    return (this.source as Partial<BusLink> | undefined)?.following === true && this.snapshotMaxAgeMs > 0 && latest !== undefined && ageMs(latest) > this.snapshotMaxAgeMs;
   }
 
   /** Starts the source (the server listens). */
@@ -122,6 +132,8 @@ export class LiveEndpoint implements Endpoint {
     const state = this.sourceState;
     // Paused for want of viewers is ready: the first viewer wakes it.
     if (state === 'up' || state === 'idle') return undefined;
+    // Another process runs the source (--redis): this one gets frames only once it has a viewer.
+    if (state === 'starting' && (this.source as Partial<BusLink>).following) return undefined;
     if (this.sourceStartedAt !== undefined && performance.now() - this.sourceStartedAt < graceMs) return undefined;
     if (this.sourceStartedAt === undefined) return 'not started';
     if (state === 'down' || state === 'stalled') return `source ${state}: ${(this.live.source as { reason: string }).reason}`;

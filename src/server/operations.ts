@@ -79,16 +79,20 @@ export class Operations {
 
   /**
    * `/readyz`: 200 when the server listens and every stream's source is up (or within its start
-   * grace); else 503 with the streams that are not ready and why.
+   * grace); else 503 with the streams that are not ready and why (those the client may not read
+   * only counted, as `otherStreamsNotReady`).
    */
-  sendReady(res: ServerResponse, listening: boolean): void {
+  sendReady(res: ServerResponse, listening: boolean, mayReadStream: (name: string) => boolean = () => true): void {
     const notReady: Record<string, string> = {};
+    let others = 0;
     for (const [name, endpoint] of this.endpoints()) {
       const reason = endpoint instanceof LiveEndpoint ? endpoint.notReady(this.graceMs) : undefined;
-      if (reason !== undefined) notReady[name] = reason;
+      // A stream the client may not read is counted, not named (access control: names cannot be probed).
+      if (reason !== undefined && mayReadStream(name)) notReady[name] = reason;
+      else if (reason !== undefined) others++;
     }
-    const ready = listening && Object.keys(notReady).length === 0;
-    const body = ready ? { status: 'ready' } : { status: 'not ready', ...(listening ? {} : { listening: false }), streams: notReady };
+    const ready = listening && Object.keys(notReady).length === 0 && others === 0;
+    const body = ready ? { status: 'ready' } : { status: 'not ready', ...(listening ? {} : { listening: false }), streams: notReady, ...(others > 0 ? { otherStreamsNotReady: others } : {}) };
     sendBody(res, ready ? 200 : 503, 'application/json; charset=utf-8', `${JSON.stringify(body)}\n`, ready ? {} : { 'Retry-After': '1' });
   }
 }

@@ -23,8 +23,8 @@ import { resolveLimits, type ServerLimits } from './limits.ts';
 import type { ServerMetrics } from './metrics.ts';
 import { StreamSet, type StreamChanges } from './stream-set.ts';
 import { createAccessPolicy, type AccessPolicy } from './access/policy.ts';
-import { AccessGuard, isRefusal, resourceOf, type Admitted } from './access/guard.ts';
-import { redactRequestUrl } from '../redact.ts';
+import { AccessGuard, isRefusal, resourceOf, type Admitted, type GuardRequest, type RequestOrigin } from './access/guard.ts';
+import { redactRequestUrl, redactTarget } from '../redact.ts';
 import { isValidHost } from './host-header.ts';
 import { certificateSummary, exposedWithoutProtection, loadTlsMaterial, plainTransport, secureTransport, type CertificateInfo, type TlsFiles, type TlsMaterial, type Transport } from './tls.ts';
 
@@ -54,6 +54,8 @@ export class ServerPushServer extends EventEmitter {
   private started = false;
   /** Metrics, limits, health and session logs (operations.ts). */
   private readonly ops: Operations;
+  /** Open stream sessions, checked again when the access policy changes (a revoked client is cut). */
+  private readonly sessions = new Set<{ from: RequestOrigin; request: Omit<GuardRequest, 'streams'>; res: ServerResponse }>();
   /** The streams, changed by {@link applyStreams}. */
   private readonly streams: StreamSet | undefined;
 
@@ -130,12 +132,18 @@ export class ServerPushServer extends EventEmitter {
    * its access policy (checked against the new streams before anything changes).
    */
   async reload(config: { streams: Record<string, StreamSpec>; limits?: ServerLimits; access?: AccessPolicy }): Promise<StreamChanges> {
-    const limits = resolveLimits({ ...this.ops.limits.current, ...config.limits });
+    // The limits given are the whole set (what the config no longer sets is back to its default);
+    // the request-head limits stay as the server started (they apply from the next start).
+    const current = this.ops.limits.current;
+    const limits = config.limits === undefined ? current : resolveLimits({ ...config.limits, maxHeaderBytes: current.maxHeaderBytes, headersTimeoutMs: current.headersTimeoutMs, requestTimeoutMs: current.requestTimeoutMs });
     config.access?.checkStreams(Object.keys(config.streams));
-    const changes = await this.applyStreams(config.streams);
-    this.ops.limits.set(limits);
-    if (config.access) this.guard.setPolicy(config.access);
-    return changes;
+    if (!this.streams) throw new ServerPushError('SP_ERR_CONFIG', 'this server cannot change its streams');
+    // The new policy and limits take effect with the new streams, not after the old sources have
+    // stopped: a stream added with access rules is never served under the old policy.
+    return this.streams.apply(config.streams, () => {
+      this.ops.limits.set(limits);
+      if (config.access) this.putPolicy(config.access);
+    });
   }
 
   /**
@@ -145,7 +153,20 @@ export class ServerPushServer extends EventEmitter {
    */
   setAccess(policy: AccessPolicy): void {
     policy.checkStreams(this.streamNames);
+    this.putPolicy(policy);
+  }
+
+  /** Puts `policy` in force and ends the open stream sessions it no longer admits (a user, token, scope or address revoked). */
+  private putPolicy(policy: AccessPolicy): void {
     this.guard.setPolicy(policy);
+    for (const session of this.sessions) {
+      void this.guard.check(session.from, { ...session.request, streams: this.streamNames }, { recheck: true }).then((answer) => {
+        // A password check that could not run now (busy) is no refusal.
+        if (!isRefusal(answer) || answer.code === 'SP_ERR_AUTH_BUSY' || this.guard.current !== policy) return;
+        this.logger.info(`access: ended a session of ${redactTarget(session.request.path, session.request.query)}: the new access policy refuses it (${answer.code})`);
+        session.res.destroy();
+      }, () => {});
+    }
   }
 
   /** The access policy in force. */
@@ -259,7 +280,9 @@ export class ServerPushServer extends EventEmitter {
     routed(routeKind(route));
     if (!route) return sendError(res, 404, 'SP_ERR_NOT_FOUND', 'no such path; try / , /stream, /view, /snapshot or /status');
     // The one access check (access/guard.ts): every route below, whatever its method.
-    const admitted = await this.guard.check({ remoteAddress: req.socket?.remoteAddress, headers: req.headers }, { resource: resourceOf(route, path), path, query: target.query, streams: this.streamNames });
+    const from: RequestOrigin = { remoteAddress: req.socket?.remoteAddress, headers: req.headers };
+    const resource = resourceOf(route, path);
+    const admitted = await this.guard.check(from, { resource, path, query: target.query, streams: this.streamNames });
     if (isRefusal(admitted)) {
       this.ops.metrics.authFailure(AUTH_FAILURE_REASONS[admitted.code] ?? 'other');
       return sendRefusal(res, admitted);
@@ -270,7 +293,7 @@ export class ServerPushServer extends EventEmitter {
     if (route === 'status') return this.sendStatus(res, admitted);
     if (route === 'metrics') return this.ops.sendMetrics(res);
     if (route === 'healthz') return this.ops.sendHealth(res);
-    if (route === 'readyz') return this.ops.sendReady(res, this.http.listening && this.started && !this.stop.signal.aborted);
+    if (route === 'readyz') return this.ops.sendReady(res, this.http.listening && this.started && !this.stop.signal.aborted, (name) => admitted.mayReadStream(name));
     if (route === 'index') return this.sendIndex(res, admitted);
     if (route === 'viewer') return this.viewer.handle(req, res, path, target.query);
     if ('unknownIndex' in route) return sendError(res, 404, 'SP_ERR_UNKNOWN_STREAM', `no stream with input index ${route.unknownIndex}; this server has ${this.endpoints.size} (0 to ${this.endpoints.size - 1}: ${this.streamNames.join(', ')})`);
@@ -279,6 +302,9 @@ export class ServerPushServer extends EventEmitter {
     if (route.action === 'snapshot') return endpoint.snapshot(req, res);
     // A browser opening a stream with html or text parts gets the viewer (must-have 4 of issue 5).
     if (await this.viewer.negotiate(req, res, endpoint, path, target.query)) return;
+    const session = { from, request: { resource, path, query: target.query }, res };
+    this.sessions.add(session);
+    res.once('close', () => this.sessions.delete(session));
     await serveNode(endpoint.servable, req, res, target.query, this.serveHooks, { remoteAddress: admitted.clientAddress, ...(admitted.principal.kind === 'user' || admitted.principal.kind === 'token' || admitted.principal.kind === 'jwt' ? { user: admitted.principal.name } : {}) });
   }
 
@@ -345,6 +371,8 @@ export async function createServer(serveOptions: ServeOptions): Promise<ServerPu
   };
   resolveLimits(options.limits); // refuse bad limits before any stream is made
   const access = await createAccessPolicy(options.access);
+  // Refused before the bus connects and any stream is made (nothing to close after).
+  access.checkStreams(Object.keys(specs));
   // The Redis client is loaded only when a bus is asked for.
   const bus = options.redis ? await (await import('../bus/redis-bus.ts')).RedisBus.connect(options.redis, logger) : undefined;
   let streams: StreamSet;

@@ -98,13 +98,14 @@ export class StreamSet {
    * Serves `specs` from now on (see the file's comment). Builds every new stream first: if one
    * cannot be built, throws `SP_ERR_CONFIG` (or the folder's code) and nothing changes.
    */
-  apply(specs: Record<string, StreamSpec>): Promise<StreamChanges> {
-    const run = this.queue.then(() => this.applyNow(specs));
+  apply(specs: Record<string, StreamSpec>, onSwap?: () => void): Promise<StreamChanges> {
+    const run = this.queue.then(() => this.applyNow(specs, onSwap));
     this.queue = run.catch(() => {});
     return run;
   }
 
-  private async applyNow(specs: Record<string, StreamSpec>): Promise<StreamChanges> {
+  /** `onSwap` is called once every new stream is built, just before the set served changes (nothing awaited between). */
+  private async applyNow(specs: Record<string, StreamSpec>, onSwap?: () => void): Promise<StreamChanges> {
     if (Object.keys(specs).length === 0) throw new ServerPushError('SP_ERR_CONFIG', 'no stream to serve');
     const changes: StreamChanges = { added: [], removed: [], restarted: [], replaced: [], unchanged: [] };
     const built = new Map<string, Member>();
@@ -125,6 +126,7 @@ export class StreamSet {
       throw error;
     }
     changes.removed = [...this.members.keys()].filter((name) => !(name in specs));
+    onSwap?.();
     const retiring: Member[] = [];
     for (const name of changes.removed) {
       retiring.push(this.members.get(name)!);

@@ -107,8 +107,11 @@ export class AccessGuard {
   }
 
   /** Checks one routed request: a refusal, or who it is. */
-  async check(from: RequestOrigin, request: GuardRequest): Promise<Admitted | Refusal> {
+  async check(from: RequestOrigin, request: GuardRequest, options: { recheck?: boolean } = {}): Promise<Admitted | Refusal> {
     const policy = this.policy;
+    // `recheck`: an open session checked again against a new policy; its credentials were good
+    // before, so a refusal now is no guess: it is neither counted, locked out nor warned of.
+    const recheck = options.recheck === true;
     const client = clientAddress(from.remoteAddress, from.headers, policy.trustProxy);
     const shown = `${client ?? 'unknown address'}`;
     if (!admitsAddress(policy.server, client)) return refusal(403, 'SP_ERR_FORBIDDEN', 'this address may not use this server');
@@ -126,7 +129,7 @@ export class AccessGuard {
 
     const carriesCredentials = authorization !== undefined || linkToken !== null;
     const locked = this.failures.lockedFor(client);
-    if (locked > 0 && (carriesCredentials || !policy.isPublic(resource))) {
+    if (!recheck && locked > 0 && (carriesCredentials || !policy.isPublic(resource))) {
       return refusal(429, 'SP_ERR_TOO_MANY_FAILURES', `too many failed authentications from this address; try again in ${locked} s`, { 'Retry-After': String(locked) });
     }
     const challenge = { 'WWW-Authenticate': policy.challenges().join(', ') };
@@ -139,6 +142,7 @@ export class AccessGuard {
         this.logger.info(`access: expired ${authorization === undefined ? 'signed link' : 'token'} from ${shown} for ${redactTarget(request.path, request.query)}`);
         return refusal(401, 'SP_ERR_TOKEN_EXPIRED', authorization === undefined ? 'this link has expired; ask for a new one' : 'this token has expired', challenge);
       }
+      if (recheck) return refusal(401, 'SP_ERR_UNAUTHORIZED', 'authentication failed', challenge);
       const what = linkToken !== null && authorization === undefined ? 'an invalid signed link' : authentication.claimed !== undefined ? `a wrong password for user ${JSON.stringify(authentication.claimed)}` : 'unknown credentials';
       const lockedNow = this.failures.fail(client);
       this.logger.warn('SP_ERR_UNAUTHORIZED', `access: ${what} from ${shown} for ${redactTarget(request.path, request.query)}`);
