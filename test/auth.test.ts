@@ -564,3 +564,18 @@ test('client address behind proxies: Forwarded (quoted, IPv6, ports) and X-Forwa
   assert.ok(new AddressList(['2001:db8::/32'], 'x').has('2001:DB8:0:1::5'));
   assert.ok(!new AddressList(['2001:db8::/32'], 'x').has('2001:db9::1'));
 });
+
+test('/metrics, like /status, shows a user only the series of the streams they may read', async () => {
+  const f = await authServer();
+  try {
+    const bob = await probe(new URL('metrics', f.url), { auth: BOB });
+    assert.equal(bob.status, 200);
+    assert.match(bob.body, /^serverpush_viewers_total\{stream="lobby"\} \d+$/m);
+    assert.doesNotMatch(bob.body, /stream="cam"/, 'bob may not read cam: its name is not in his /metrics');
+    assert.match(bob.body, /^# TYPE serverpush_frames_in_total counter$/m, 'the families are all there');
+    const alice = await probe(new URL('metrics', f.url), { auth: ALICE });
+    assert.match(alice.body, /^serverpush_viewers_total\{stream="cam"\} \d+$/m);
+  } finally {
+    await f.close();
+  }
+});

@@ -68,8 +68,13 @@ export class Operations {
     return (known) => { kind = known; };
   }
 
-  async sendMetrics(res: ServerResponse): Promise<void> {
-    sendBody(res, 200, this.metrics.contentType, await this.metrics.text());
+  /**
+   * `/metrics`; with `mayReadStream`, the series of streams the client may not read are left out
+   * (a stream's name is never disclosed to someone who may not read it, as in `/status`).
+   */
+  async sendMetrics(res: ServerResponse, mayReadStream?: (name: string) => boolean): Promise<void> {
+    const text = await this.metrics.text();
+    sendBody(res, 200, this.metrics.contentType, mayReadStream ? withoutHiddenStreams(text, mayReadStream) : text);
   }
 
   /** `/healthz`: the process is alive and answers. */
@@ -95,4 +100,17 @@ export class Operations {
     const body = ready ? { status: 'ready' } : { status: 'not ready', ...(listening ? {} : { listening: false }), streams: notReady, ...(others > 0 ? { otherStreamsNotReady: others } : {}) };
     sendBody(res, ready ? 200 : 503, 'application/json; charset=utf-8', `${JSON.stringify(body)}\n`, ready ? {} : { 'Retry-After': '1' });
   }
+}
+
+/** The exposition `text` without the samples labelled with a stream that `mayReadStream` refuses. */
+export function withoutHiddenStreams(text: string, mayReadStream: (name: string) => boolean): string {
+  return text
+    .split('\n')
+    .filter((line) => {
+      if (line.startsWith('#')) return true;
+      // Stream names are [A-Za-z0-9._-]: no escapes inside the label's quotes.
+      const stream = /[{,]stream="([^"]*)"/.exec(line);
+      return !stream || mayReadStream(stream[1]!);
+    })
+    .join('\n');
 }

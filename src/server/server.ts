@@ -291,7 +291,7 @@ export class ServerPushServer extends EventEmitter {
       return sendError(res, 405, 'SP_ERR_METHOD_NOT_ALLOWED', `${req.method} is not allowed here`, { Allow: 'GET, HEAD' });
     }
     if (route === 'status') return this.sendStatus(res, admitted);
-    if (route === 'metrics') return this.ops.sendMetrics(res);
+    if (route === 'metrics') return this.ops.sendMetrics(res, (name) => admitted.mayReadStream(name));
     if (route === 'healthz') return this.ops.sendHealth(res);
     if (route === 'readyz') return this.ops.sendReady(res, this.http.listening && this.started && !this.stop.signal.aborted, (name) => admitted.mayReadStream(name));
     if (route === 'index') return this.sendIndex(res, admitted);
