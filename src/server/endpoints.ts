@@ -90,44 +90,28 @@ export async function createSource(name: string, spec: StreamSpec, live: LiveStr
         ...(spec.idleTimeoutMs !== undefined ? { idleTimeoutMs: spec.idleTimeoutMs } : {}),
       });
       break;
-    case 'poll': {
-      const password = spec.passwordFile === undefined ? spec.password : await readPasswordFile(name, spec.passwordFile, spec.password);
-      try {
-        source = new PollSource(spec.url, {
-          maxPartBytes,
-          logger,
-          ...(spec.intervalMs !== undefined ? { intervalMs: spec.intervalMs } : {}),
-          ...(spec.retryDelayMs !== undefined ? { retryDelayMs: spec.retryDelayMs } : {}),
-          ...(spec.headers ? { headers: spec.headers } : {}),
-          ...(spec.username !== undefined ? { username: spec.username } : {}),
-          ...(password !== undefined ? { password } : {}),
-        });
-      } catch (error) {
-        if (error instanceof ServerPushError) throw new ServerPushError(error.code, `stream ${name}: ${error.message}`);
-        throw error;
-      }
+    case 'poll':
+      source = await upstreamSource(name, spec, (credentials) => new PollSource(spec.url, {
+        maxPartBytes,
+        logger,
+        ...(spec.intervalMs !== undefined ? { intervalMs: spec.intervalMs } : {}),
+        ...(spec.retryDelayMs !== undefined ? { retryDelayMs: spec.retryDelayMs } : {}),
+        ...(spec.headers ? { headers: spec.headers } : {}),
+        ...credentials,
+      }));
       break;
-    }
-    case 'relay': {
-      const password = spec.passwordFile === undefined ? spec.password : await readPasswordFile(name, spec.passwordFile, spec.password);
-      try {
-        source = new RelaySource(spec.url, {
-          maxPartBytes,
-          logger,
-          ...(spec.idleTimeoutMs !== undefined ? { idleTimeoutMs: spec.idleTimeoutMs } : {}),
-          ...(spec.upstreamStallMs !== undefined ? { stallTimeoutMs: spec.upstreamStallMs } : {}),
-          ...(spec.retryDelayMs !== undefined ? { retryDelayMs: spec.retryDelayMs } : {}),
-          ...(spec.headers ? { headers: spec.headers } : {}),
-          ...(spec.username !== undefined ? { username: spec.username } : {}),
-          ...(password !== undefined ? { password } : {}),
-          ...(spec.upstreamBoundary !== undefined ? { boundary: spec.upstreamBoundary } : {}),
-        });
-      } catch (error) {
-        if (error instanceof ServerPushError) throw new ServerPushError(error.code, `stream ${name}: ${error.message}`);
-        throw error;
-      }
+    case 'relay':
+      source = await upstreamSource(name, spec, (credentials) => new RelaySource(spec.url, {
+        maxPartBytes,
+        logger,
+        ...(spec.idleTimeoutMs !== undefined ? { idleTimeoutMs: spec.idleTimeoutMs } : {}),
+        ...(spec.upstreamStallMs !== undefined ? { stallTimeoutMs: spec.upstreamStallMs } : {}),
+        ...(spec.retryDelayMs !== undefined ? { retryDelayMs: spec.retryDelayMs } : {}),
+        ...(spec.headers ? { headers: spec.headers } : {}),
+        ...credentials,
+        ...(spec.upstreamBoundary !== undefined ? { boundary: spec.upstreamBoundary } : {}),
+      }));
       break;
-    }
     case 'push':
       source = undefined;
       break;
@@ -150,6 +134,21 @@ function defaultSnapshotMaxAge(spec: StreamSpec): number {
       return Math.max(DEFAULT_SNAPSHOT_MAX_AGE_MS, 2 * (spec.intervalMs ?? DEFAULT_POLL_INTERVAL_MS));
     default:
       return 0;
+  }
+}
+
+/**
+ * The source of a stream that reads an upstream URL (relay, poll), made by `make` with the
+ * credentials of its spec (the password from its file, if given); a coded error of the source
+ * names the stream.
+ */
+async function upstreamSource<S>(name: string, spec: { username?: string | undefined; password?: string | undefined; passwordFile?: string | undefined }, make: (credentials: { username?: string; password?: string }) => S): Promise<S> {
+  const password = spec.passwordFile === undefined ? spec.password : await readPasswordFile(name, spec.passwordFile, spec.password);
+  try {
+    return make({ ...(spec.username !== undefined ? { username: spec.username } : {}), ...(password !== undefined ? { password } : {}) });
+  } catch (error) {
+    if (error instanceof ServerPushError) throw new ServerPushError(error.code, `stream ${name}: ${error.message}`);
+    throw error;
   }
 }
 
